@@ -1,0 +1,18 @@
+"""qsts: infix math strings to exact derivatives, fast.
+
+>>> import qsts
+>>> qsts.grad("(x+y)+x*(x+y)", x=1, y=2)
+{'x': 5.0, 'y': 2.0}
+"""
+from .api import check_grad, diff, evaluate, grad, parse, to_postfix, value_and_grad
+from .errors import (ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
+                     QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
+from .expression import Expression
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression",
+    "QstsError", "QstsSyntaxError", "UnknownFunctionError", "ArityError", "ReservedNameError",
+    "MissingVariableError", "UnknownVariableError", "InputValueError", "MissingRuleError",
+]

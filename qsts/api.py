@@ -1,0 +1,159 @@
+"""The public functions. The expression is always the first, positional-only
+argument, so every keyword is free to be a variable name (`lambda`, `self`, ...).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Mapping
+
+import numpy as np
+
+from . import grammar
+from .diff import gradient
+from .errors import MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
+from .evaluate import coerce, evaluate as _run, unbroadcast
+from .expression import Expression, _present
+from .ops import CONSTANTS, RESERVED
+from .postfix import build
+
+ExprLike = "str | Expression"
+
+
+def to_postfix(text: str, /) -> list:
+    """Postfix (RPN) of infix `text`: numbers as floats, everything else as strings.
+
+    >>> to_postfix("(x+y)+x*(x+y)")
+    ['x', 'y', '+', 'x', 'x', 'y', '+', '*', '+']
+    """
+    return grammar.to_postfix(text)
+
+
+@functools.lru_cache(maxsize=512)  # Expressions are immutable, so sharing them is safe
+def _parse(text: str) -> Expression:
+    root, names = build(grammar.to_postfix(text))
+    return Expression(root, names)
+
+
+def parse(expr: ExprLike, /) -> Expression:
+    """The hash-consed `Expression` of `expr`, built as written.
+
+    >>> parse("(x+y)+x*(x+y)").node_count
+    5
+    """
+    if isinstance(expr, Expression):
+        return expr
+    if not isinstance(expr, str):
+        raise QstsError(f"an expression must be a string or Expression, not {type(expr).__name__}")
+    return _parse(expr)
+
+
+def bind(e: Expression, values: Mapping[str, object]) -> dict:
+    """Check `values` against `e.variables` and coerce them to floats or arrays."""
+    for name in values:
+        if name in CONSTANTS:
+            raise ReservedNameError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be given a value")
+        if name in RESERVED:
+            raise ReservedNameError(f"'{name}' is a function name and cannot be a variable")
+    missing = [v for v in e.variables if v not in values]
+    if missing:
+        raise MissingVariableError(f"no value for variable{'s' if len(missing) > 1 else ''} "
+                                   + ", ".join(repr(m) for m in missing))
+    extra = [k for k in values if k not in e.variables]
+    if extra:
+        known = ", ".join(e.variables) or "none"
+        raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
+                                   f"(its variables: {known})")
+    return {k: coerce(k, values[k]) for k in e.variables}
+
+
+def _out_shape(env: dict) -> tuple:
+    return np.broadcast_shapes(*(np.shape(v) for v in env.values())) if env else ()
+
+
+def evaluate(expr: ExprLike, /, **values) -> float | np.ndarray:
+    """Value of `expr` at `values` (numbers, or numpy arrays evaluated pointwise).
+
+    >>> evaluate("sin(x)^2 + 1", x=0.0)
+    1.0
+    """
+    e = parse(expr)
+    env = bind(e, values)
+    (value,) = _run([e.root], env)
+    return _shaped(value, _out_shape(env))
+
+
+def _shaped(value, shape: tuple):
+    if not shape:
+        return float(value)
+    return np.array(np.broadcast_to(value, shape))
+
+
+def value_and_grad(expr: ExprLike, /, **values) -> tuple[float | np.ndarray, dict]:
+    """Value and gradient (name -> partial, in `variables` order), computed together.
+
+    >>> value_and_grad("(x+y)+x*(x+y)", x=1, y=2)
+    (6.0, {'x': 5.0, 'y': 2.0})
+    """
+    e = parse(expr)
+    env = bind(e, values)
+    grads = [g.root for g in e.gradient()]
+    value, *partials = _run([e.root, *grads], env)
+    shape = _out_shape(env)
+    return _shaped(value, shape), {v: unbroadcast(p, shape, np.shape(env[v]))
+                                   for v, p in zip(e.variables, partials)}
+
+
+def grad(expr: ExprLike, /, **values) -> dict:
+    """Gradient of `expr` at `values` as a dict in `variables` order.
+
+    >>> grad("(x+y)+x*(x+y)", x=1, y=2)
+    {'x': 5.0, 'y': 2.0}
+    """
+    return value_and_grad(expr, **values)[1]
+
+
+def diff(expr: ExprLike, var: str, /) -> Expression:
+    """The derivative of `expr` with respect to `var`, as an `Expression`.
+
+    >>> str(diff("x^2", "x"))
+    '2*x'
+    """
+    e = parse(expr)
+    if not isinstance(var, str):
+        raise QstsError(f"the variable to differentiate by must be a name, not {type(var).__name__}")
+    if var in e.variables:
+        return e.gradient()[e.variables.index(var)]
+    (d,) = gradient(e.root, [var])  # not in the expression: the derivative is 0
+    return Expression(d, _present(e.variables, d))
+
+
+def check_grad(expr: ExprLike, /, **values) -> float:
+    """Largest error of the gradient against central finite differences.
+
+    For each variable, step h = cbrt(eps) * max(1, |x|) (balancing truncation
+    against rounding) and error |analytic - numeric| / max(1, |analytic|, |numeric|):
+    relative for large partials, absolute for small ones. Scalars only.
+
+    >>> check_grad("sin(x)*y", x=0.3, y=2.0) < 1e-8
+    True
+    """
+    e = parse(expr)
+    env = bind(e, values)
+    if any(isinstance(v, np.ndarray) for v in env.values()):
+        raise QstsError("check_grad takes scalar values")
+    _, analytic = value_and_grad(e, **env)
+    worst = 0.0
+    for name, x in env.items():
+        h = np.cbrt(np.finfo(float).eps) * max(1.0, abs(x))
+        hi, lo = x + h, x - h
+        (f_hi,), (f_lo,) = _run([e.root], {**env, name: hi}), _run([e.root], {**env, name: lo})
+        numeric = (f_hi - f_lo) / (hi - lo)
+        a = analytic[name]
+        if a == numeric:  # also equal infinities
+            continue
+        err = abs(a - numeric) / max(1.0, abs(a), abs(numeric))
+        if math.isnan(err):
+            return math.nan
+        worst = max(worst, err)
+    return worst

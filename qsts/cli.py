@@ -1,0 +1,118 @@
+"""The `qsts` command line (SPEC section 5). Exit 0 on success, 2 on bad input."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import api
+from .errors import QstsError
+from .graph import topological
+from .printing import graph_dot, graph_text, number
+
+
+def _bindings(pairs: Sequence[str]) -> dict[str, float]:
+    """`x=1 y=pi/2` -> {'x': 1.0, 'y': 1.57...}; a value may be any constant expression."""
+    values = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise QstsError(f"expected name=value, got {pair!r}")
+        try:
+            if api.parse(text).variables:
+                raise QstsError(f"{text!r} is not a number or a constant expression such as pi/2")
+            values[name] = api.evaluate(text)
+        except QstsError as err:
+            raise QstsError(f"bad value for {name}: {err}") from None
+    return values
+
+
+def _fmt(value) -> str:
+    return number(value) if isinstance(value, float) else str(value)
+
+
+def cmd_eval(args) -> None:
+    print(_fmt(api.evaluate(args.expr, **_bindings(args.values))))
+
+
+def cmd_grad(args) -> None:
+    value, partials = api.value_and_grad(args.expr, **_bindings(args.values))
+    print(f"value = {_fmt(value)}")
+    for name, p in partials.items():
+        print(f"d/d{name} = {_fmt(p)}")
+
+
+def cmd_diff(args) -> None:
+    print(api.diff(args.expr, args.var))
+
+
+def cmd_postfix(args) -> None:
+    print(" ".join(_fmt(t) for t in api.to_postfix(args.expr)))
+
+
+def cmd_graph(args) -> None:
+    e = api.parse(args.expr)
+    roots, names = [e.root], ["f"]
+    if args.grad:
+        roots += [g.root for g in e.gradient()]
+        names += [f"df/d{v}" for v in e.variables]
+    if args.dot:
+        print(graph_dot(roots, names))
+        return
+    print(graph_text(roots, names))
+    if args.grad:
+        print(f"{len(topological(roots))} nodes in the DAG of value and gradient")
+    else:
+        print(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qsts", description="Exact derivatives of math strings.")
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, func, help, values=True):
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("expr", metavar="EXPR", help='an expression, e.g. "(x+y)+x*(x+y)"')
+        if values:
+            c.add_argument("values", nargs="*", metavar="NAME=VALUE", help="variable bindings, e.g. x=1 y=pi/2")
+        c.set_defaults(func=func)
+        return c
+
+    command("eval", cmd_eval, "print the value")
+    command("grad", cmd_grad, "print the value and each partial derivative")
+    command("diff", cmd_diff, "print the symbolic derivative", values=False).add_argument(
+        "var", metavar="VAR", help="the variable to differentiate by")
+    command("postfix", cmd_postfix, "print the postfix (RPN) form", values=False)
+    g = command("graph", cmd_graph, "show the DAG with its shared nodes", values=False)
+    g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
+    g.add_argument("--grad", action="store_true", help="include the gradient's graph")
+    return p
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"qsts {__version__}"
+
+
+_FLAGS = {"-h", "--help", "--dot", "--grad", "--version"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # An expression may start with "-" ("-x^2"); a leading space keeps argparse from
+    # reading it as an option, and the grammar ignores the space.
+    argv = [" " + a if a.startswith("-") and a not in _FLAGS else a for a in argv]
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        args.func(args)
+    except QstsError as err:
+        print(f"qsts: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,70 @@
+"""The reference evaluator: walks the graph in topological order with the op
+table's kernels. Values live in a dict for one call only, never on nodes.
+
+Inputs that are all scalars run the float kernels; any array input runs the
+numpy kernels (broadcasting as numpy does) under `np.errstate(all="ignore")`,
+so IEEE results come back instead of exceptions whatever the caller's numpy
+error state. (Compiled programs replace this on the fast path; it stays the
+oracle they are tested against.)
+"""
+from __future__ import annotations
+
+from numbers import Real
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import InputValueError
+from .graph import CONST, VAR, Node, topological
+from .ops import OPS
+
+
+def coerce(name: str, value) -> float | np.ndarray:
+    """A user's value as a float or a float64 array, or a clear error."""
+    if isinstance(value, np.ndarray) and value.ndim:
+        if value.dtype.kind not in "biuf":
+            raise InputValueError(f"{name} must hold real numbers, got an array of {value.dtype}")
+        return value.astype(np.float64, copy=False)
+    if isinstance(value, (Real, np.ndarray, np.generic)) and not isinstance(value, (complex, np.complexfloating)):
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise InputValueError(f"{name} must be a real number: {err}") from None
+    if isinstance(value, (list, tuple)):
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise InputValueError(f"{name} must be a real number or array: {err}") from None
+        return coerce(name, array)
+    raise InputValueError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
+
+
+def evaluate(roots: Sequence[Node], env: Mapping[str, float | np.ndarray]) -> list:
+    """Values of `roots` with variables bound by `env` (names checked by the caller)."""
+    array = any(isinstance(v, np.ndarray) for v in env.values())
+    column = "array" if array else "scalar"
+    value: dict[Node, object] = {}
+    with np.errstate(all="ignore"):
+        for node in topological(roots):
+            if node.op == CONST:
+                value[node] = node.value
+            elif node.op == VAR:
+                value[node] = env[node.value]
+            else:
+                kernel = getattr(OPS[node.op], column)
+                value[node] = kernel(*(value[a] for a in node.args))
+    return [value[r] for r in roots]
+
+
+def unbroadcast(g, out_shape: tuple, shape: tuple) -> float | np.ndarray:
+    """Reduce a per-point partial (broadcast over the output, `out_shape`) to its
+    input's `shape`: a scalar used against an array gets the sum of its partials,
+    as `jax.grad` of the sum of outputs gives."""
+    g = np.broadcast_to(np.asarray(g, dtype=np.float64), out_shape)
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return np.array(g) if shape else float(g)

@@ -1,0 +1,167 @@
+"""The unique-node table: immutable, interned expression nodes and graph walks.
+
+A node is interned under a key made of its operator and the *identities* of its
+children (never their printed text), a variable under its name and a constant
+under the bit pattern of its value. Only the factories below make nodes, so two
+equal keys always give the very same object and `is` is equality.
+
+The table holds nodes weakly: a node lives as long as something (an expression,
+or a parent node) refers to it, and interning never leaks memory.
+"""
+from __future__ import annotations
+
+import math
+import struct
+import threading
+import weakref
+import zlib
+from typing import Iterable
+
+CONST, VAR = "const", "var"
+
+_table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_lock = threading.Lock()  # get-or-create must be atomic, or two threads could mint twins
+
+
+class Node:
+    """One interned node: `op` is a row name of `qsts.ops.OPS`, or `const`/`var`;
+    `args` are child nodes; `value` is a constant's float or a variable's name.
+
+    Nodes hold no values, adjoints or counters, so nothing on them can go stale.
+    """
+
+    __slots__ = ("op", "args", "value", "digest", "__weakref__")
+
+    op: str
+    args: tuple["Node", ...]
+    value: float | str | None
+    # A structural hash, the same in every run (no salted str hashes): it orders
+    # commutative arguments, so printing never depends on what was built before.
+    digest: int
+
+    def __setattr__(self, name, value):
+        raise AttributeError("qsts nodes are immutable")
+
+    def __reduce__(self):
+        raise TypeError("qsts nodes are interned and cannot be pickled; pickle the text")
+
+    def __repr__(self) -> str:
+        from .printing import infix
+
+        return f"<Node {infix(self)}>"
+
+    # Arithmetic on nodes builds (simplified) nodes; derivative rules use it.
+    def __add__(self, o): return _algebra().apply("add", self, o)
+    def __radd__(self, o): return _algebra().apply("add", o, self)
+    def __sub__(self, o): return _algebra().apply("sub", self, o)
+    def __rsub__(self, o): return _algebra().apply("sub", o, self)
+    def __mul__(self, o): return _algebra().apply("mul", self, o)
+    def __rmul__(self, o): return _algebra().apply("mul", o, self)
+    def __truediv__(self, o): return _algebra().apply("div", self, o)
+    def __rtruediv__(self, o): return _algebra().apply("div", o, self)
+    def __pow__(self, o): return _algebra().apply("pow", self, o)
+    def __rpow__(self, o): return _algebra().apply("pow", o, self)
+    def __neg__(self): return _algebra().apply("neg", self)
+
+
+def _algebra():
+    from . import algebra  # algebra needs the op table, which needs Node: import late
+
+    return algebra
+
+
+def _intern(key: tuple, op: str, args: tuple, value, digest: int) -> Node:
+    with _lock:
+        node = _table.get(key)
+        if node is None:
+            node = object.__new__(Node)
+            for name, v in (("op", op), ("args", args), ("value", value), ("digest", digest)):
+                object.__setattr__(node, name, v)
+            _table[key] = node
+        return node
+
+
+def _text_digest(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8")) ^ (len(text) << 32)
+
+
+def const(value: float) -> Node:
+    """The constant node of `value`. `2` and `2.0` are one node; `0.0` and `-0.0`
+    are two (they differ under division), and every NaN is one node."""
+    value = float(value)
+    bits = struct.unpack("<q", struct.pack("<d", math.nan if value != value else value))[0]
+    return _intern((CONST, value.hex()), CONST, (), value, hash((0, bits)))
+
+
+def var(name: str) -> Node:
+    """The variable node named `name`."""
+    return _intern((VAR, name), VAR, (), name, hash((1, _text_digest(name))))
+
+
+def make(op: str, args: tuple[Node, ...], commutative: bool = False) -> Node:
+    """The node `op(*args)` exactly as written; commutative args are put in
+    canonical order (constants, variables by name, then the rest), the only rewrite."""
+    if commutative:
+        args = tuple(sorted(args, key=_canonical))
+    digest = hash((_text_digest(op), *(a.digest for a in args)))
+    return _intern((op, args), op, args, None, digest)
+
+
+def _canonical(node: Node) -> tuple:
+    if node.op == VAR:
+        return (1, node.value, 0)
+    return (0 if node.op == CONST else 2, "", node.digest)
+
+
+def is_const(node: Node, value: float | None = None) -> bool:
+    return node.op == CONST and (value is None or node.value == value)
+
+
+# ---------------------------------------------------------------- walks
+# Every walk uses an explicit stack: graphs 100,000 deep are normal input.
+
+def topological(roots: Iterable[Node]) -> list[Node]:
+    """All nodes reachable from `roots`, each once, children before parents."""
+    order: list[Node] = []
+    seen: set[Node] = set()
+    for root in roots:
+        if root in seen:
+            continue
+        stack = [(root, iter(root.args))]
+        seen.add(root)
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.args)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def tree_size(root: Node) -> int:
+    """How many nodes the same expression has as a tree (no sharing)."""
+    size: dict[Node, int] = {}
+    for node in topological([root]):
+        size[node] = 1 + sum(size[a] for a in node.args)
+    return size[root]
+
+
+def variables(roots: Iterable[Node]) -> tuple[str, ...]:
+    """Variable names in order of first appearance, reading left to right."""
+    names = [n.value for n in topological(roots) if n.op == VAR]
+    return tuple(names)
+
+
+def parent_counts(roots: Iterable[Node]) -> dict[Node, int]:
+    """Number of parent edges of each node (a parent using a child twice, as in
+    `a*a`, counts twice: reverse mode sums two contributions there)."""
+    order = topological(roots)
+    counts = dict.fromkeys(order, 0)
+    for node in order:
+        for a in node.args:
+            counts[a] += 1
+    return counts

@@ -1,0 +1,96 @@
+"""Scalar (float) and array (numpy) kernels with one domain policy: IEEE, as numpy.
+
+Python's `math` raises where IEEE returns a value (`log(0)`, `exp(1000)`,
+`1/0`, `(-8)**(1/3)`), so each scalar kernel tries the fast `math` call and, on
+an exception, returns what numpy returns for the same input. Array kernels are
+numpy ufuncs run under `np.errstate(all="ignore")` by the evaluators, so the
+caller's numpy error state never turns a value into an exception.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+Scalar = Callable[..., float]
+
+
+def ieee(fast: Callable[..., float], numpy_twin: Callable) -> Scalar:
+    """`fast` where it answers, numpy's IEEE result where it raises."""
+
+    def kernel(*args: float) -> float:
+        try:
+            return fast(*args)
+        except (ArithmeticError, ValueError):
+            with np.errstate(all="ignore"):
+                return float(numpy_twin(*(np.float64(a) for a in args)))
+
+    kernel.__name__ = getattr(fast, "__name__", "kernel")
+    return kernel
+
+
+# ---------------------------------------------------------------- scalar
+
+def div(a: float, b: float) -> float:
+    return a / b
+
+
+def sign(a: float) -> float:
+    return 1.0 if a > 0 else -1.0 if a < 0 else a * 0.0 + 0.0  # 0 -> 0.0, nan -> nan
+
+
+def minimum(a: float, b: float) -> float:  # as np.minimum: NaN wins, a tie gives b
+    return a if (a < b or a != a) else b
+
+
+def maximum(a: float, b: float) -> float:
+    return a if (a > b or a != a) else b
+
+
+def heaviside(a: float, h0: float) -> float:
+    return 1.0 if a > 0 else 0.0 if a < 0 else h0 if a == 0 else a
+
+
+def relu(a: float) -> float:
+    return a if (a > 0 or a != a) else 0.0
+
+
+def sigmoid(a: float) -> float:
+    if a >= 0:
+        return 1.0 / (1.0 + math.exp(-a))
+    z = math.exp(a)  # a < 0 here, or NaN, which falls through to NaN
+    return z / (1.0 + z)
+
+
+def softplus(a: float) -> float:
+    if a != a:
+        return a
+    return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
+
+
+# ---------------------------------------------------------------- array
+
+def sigmoid_array(a):
+    return np.exp(-np.logaddexp(0.0, -a))
+
+
+def softplus_array(a):
+    return np.logaddexp(0.0, a)
+
+
+def relu_array(a):
+    return np.maximum(a, 0.0)
+
+
+def scalar_only(name: str) -> Callable:
+    """Array kernel of a reduction that is, for now, defined on scalars only."""
+
+    def kernel(a):
+        if np.ndim(a):
+            from .errors import InputValueError
+
+            raise InputValueError(f"{name}() of an array is not supported yet; pass scalars")
+        return a
+
+    return kernel

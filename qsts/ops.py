@@ -1,0 +1,149 @@
+"""The operator table: one frozen row per operator or function.
+
+A row is everything the rest of qsts knows about an operator: its name (the
+grammar alias or the function name), its postfix token, arity, how it prints,
+its scalar and array kernels, one derivative rule per argument and optional
+local simplifications. The parser, graph builder, differentiator, evaluators and
+printer look rows up here and never test an operator's name themselves, so
+adding a function is adding a row (and a line to the rule tests).
+
+Derivative rules are vector-Jacobian products written with node arithmetic:
+`rule(g, ans, *args)` returns the contribution of the adjoint `g` of the node
+`ans = op(*args)` to one argument, or `None` where it is zero (then no adjoint
+is created). They build nodes, not numbers, reusing `ans` where they can
+(`d exp(a) = g*exp(a)` is `g*ans`), so gradients share work with the value and
+can be differentiated again.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import kernels as K
+from .graph import Node, is_const
+
+Rule = Callable[..., Optional[Node]]
+
+# Print precedence: a child of lower precedence than its slot gets parentheses.
+SUM, PRODUCT, UNARY, POWER, ATOM = 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str                 # grammar alias / function name
+    arity: int
+    scalar: Callable          # float kernel, IEEE results, never raises
+    array: Callable           # numpy kernel
+    grads: tuple              # one Rule per argument
+    token: str = ""           # postfix token; defaults to name
+    symbol: str = ""          # infix symbol ("" = printed as a call)
+    precedence: int = ATOM
+    right_assoc: bool = False
+    commutative: bool = False
+    callable: bool = True     # may be written name(...)
+    simplify: Optional[Callable[..., Optional[Node]]] = None  # local, IEEE-safe rewrites
+
+    def __post_init__(self):
+        if not self.token:
+            object.__setattr__(self, "token", self.name)
+
+
+def _call(name: str) -> Callable[..., Node]:
+    """Constructor of `name(...)` nodes for rules (simplifying, as node arithmetic)."""
+
+    def build(*args):
+        from .algebra import apply
+
+        return apply(name, *args)
+
+    return build
+
+
+cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside = map(
+    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside".split())
+
+
+def ZERO(*_):
+    """Rule of a zero derivative (piecewise constant functions)."""
+    return None
+
+
+def _fold_identity(value: float) -> Callable[[Node, Node], Optional[Node]]:
+    """`a ∘ value -> a` for a right identity (`x - 0`, `x / 1`, `x ^ 1`)."""
+    return lambda a, b: a if is_const(b, value) else None
+
+
+# ---------------------------------------------------------------- operators
+
+_ROWS = [
+    Op("add", 2, float.__add__, np.add, (lambda g, y, a, b: g, lambda g, y, a, b: g),
+       token="+", symbol="+", precedence=SUM, commutative=True, callable=False,
+       # x + 0 -> x holds up to the sign of zero (-0.0 + 0.0 is 0.0)
+       simplify=lambda a, b: b if is_const(a, 0) else a if is_const(b, 0) else None),
+    Op("sub", 2, float.__sub__, np.subtract, (lambda g, y, a, b: g, lambda g, y, a, b: -g),
+       token="-", symbol="-", precedence=SUM, callable=False,
+       simplify=lambda a, b: a if is_const(b, 0) else -b if is_const(a, 0) else None),
+    Op("mul", 2, float.__mul__, np.multiply, (lambda g, y, a, b: g * b, lambda g, y, a, b: g * a),
+       token="*", symbol="*", precedence=PRODUCT, commutative=True, callable=False,
+       # 0*x is not 0 (x may be inf or nan); only the units are dropped
+       simplify=lambda a, b: (b if is_const(a, 1) else a if is_const(b, 1)
+                              else -b if is_const(a, -1) else -a if is_const(b, -1) else None)),
+    Op("div", 2, K.ieee(K.div, np.divide), np.divide,
+       (lambda g, y, a, b: g / b, lambda g, y, a, b: -(g * y) / b),
+       token="/", symbol="/", precedence=PRODUCT, callable=False,
+       simplify=lambda a, b: a if is_const(b, 1) else -a if is_const(b, -1) else None),
+    Op("pow", 2, K.ieee(math.pow, np.power), np.power,
+       # n*a^(n-1) keeps a constant exponent's rule finite for a < 0 and a = 0
+       (lambda g, y, a, b: g * (b * a ** (b - 1)), lambda g, y, a, b: g * (y * log(a))),
+       token="^", symbol="^", precedence=POWER, right_assoc=True,
+       simplify=lambda a, b: a if is_const(b, 1) else None),
+    Op("neg", 1, float.__neg__, np.negative, (lambda g, y, a: -g,),
+       symbol="-", precedence=UNARY, callable=False,
+       simplify=lambda a: a.args[0] if a.op == "neg" else None),
+
+    # ------------------------------------------------------------ functions
+    Op("sin", 1, K.ieee(math.sin, np.sin), np.sin, (lambda g, y, a: g * cos(a),)),
+    Op("cos", 1, K.ieee(math.cos, np.cos), np.cos, (lambda g, y, a: g * -sin(a),)),
+    Op("tan", 1, K.ieee(math.tan, np.tan), np.tan, (lambda g, y, a: g * (1 + y ** 2),)),
+    Op("asin", 1, K.ieee(math.asin, np.arcsin), np.arcsin, (lambda g, y, a: g / sqrt(1 - a ** 2),)),
+    Op("acos", 1, K.ieee(math.acos, np.arccos), np.arccos, (lambda g, y, a: -g / sqrt(1 - a ** 2),)),
+    Op("atan", 1, K.ieee(math.atan, np.arctan), np.arctan, (lambda g, y, a: g / (1 + a ** 2),)),
+    Op("sinh", 1, K.ieee(math.sinh, np.sinh), np.sinh, (lambda g, y, a: g * cosh(a),)),
+    Op("cosh", 1, K.ieee(math.cosh, np.cosh), np.cosh, (lambda g, y, a: g * sinh(a),)),
+    Op("tanh", 1, K.ieee(math.tanh, np.tanh), np.tanh, (lambda g, y, a: g * (1 - y ** 2),)),
+    Op("exp", 1, K.ieee(math.exp, np.exp), np.exp, (lambda g, y, a: g * y,)),
+    Op("log", 1, K.ieee(math.log, np.log), np.log, (lambda g, y, a: g / a,)),
+    Op("sqrt", 1, K.ieee(math.sqrt, np.sqrt), np.sqrt, (lambda g, y, a: g / (2 * y),)),  # inf at 0
+    Op("abs", 1, math.fabs, np.abs, (lambda g, y, a: g * sign(a),)),  # abs'(0) = sign(0) = 0
+    Op("sign", 1, K.sign, np.sign, (ZERO,)),
+    Op("sigmoid", 1, K.ieee(K.sigmoid, K.sigmoid_array), K.sigmoid_array,
+       (lambda g, y, a: g * (y * (1 - y)),)),
+    Op("relu", 1, K.relu, K.relu_array, (lambda g, y, a: g * heaviside(a, 0),)),  # relu'(0) = 0
+    Op("softplus", 1, K.ieee(K.softplus, K.softplus_array), K.softplus_array,
+       (lambda g, y, a: g * sigmoid(a),)),
+    Op("atan2", 2, math.atan2, np.arctan2,
+       (lambda g, y, a, b: g * b / (a ** 2 + b ** 2), lambda g, y, a, b: -(g * a) / (a ** 2 + b ** 2))),
+    # min and max split a tie evenly between the arguments, as JAX does
+    Op("min", 2, K.minimum, np.minimum,
+       (lambda g, y, a, b: g * heaviside(b - a, 0.5), lambda g, y, a, b: g * heaviside(a - b, 0.5)),
+       commutative=True),
+    Op("max", 2, K.maximum, np.maximum,
+       (lambda g, y, a, b: g * heaviside(a - b, 0.5), lambda g, y, a, b: g * heaviside(b - a, 0.5)),
+       commutative=True),
+    # d/dh0 is 1 exactly where a == 0
+    Op("heaviside", 2, K.heaviside, np.heaviside,
+       (ZERO, lambda g, y, a, h0: g * (heaviside(a, 1) - heaviside(a, 0)))),
+    # Reductions are the identity on a scalar; array arguments arrive with arrays.
+    Op("sum", 1, float, K.scalar_only("sum"), (lambda g, y, a: g,)),
+    Op("mean", 1, float, K.scalar_only("mean"), (lambda g, y, a: g,)),
+]
+
+OPS: dict[str, Op] = {row.name: row for row in _ROWS}
+BY_TOKEN: dict[str, Op] = {row.token: row for row in _ROWS}
+FUNCTIONS: dict[str, Op] = {row.name: row for row in _ROWS if row.callable}
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+# Names that cannot be variables: they would read as something else in postfix.
+RESERVED = frozenset(CONSTANTS) | frozenset(BY_TOKEN) | frozenset(FUNCTIONS)
