@@ -10,22 +10,31 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from .graph import CONST, Node, const, make
+from .graph import Node, const, constant_value, make
 from .ops import OPS
 
 
+def number(value: float) -> Node:
+    """A number as the parser builds it: a negative one is neg(positive), so that
+    printing and parsing a derivative gives back the very same node."""
+    if value < 0 or math.copysign(1.0, value) < 0:
+        return make("neg", (const(-value),))
+    return const(value)
+
+
 def node(x: Node | Real) -> Node:
-    return x if isinstance(x, Node) else const(x)
+    return x if isinstance(x, Node) else number(x)
 
 
 def apply(name: str, *args: Node | Real) -> Node:
     """The node `name(*args)`, simplified where that is exact."""
     op = OPS[name]
     nodes = tuple(node(a) for a in args)
-    if all(a.op == CONST for a in nodes):
-        folded = op.scalar(*(a.value for a in nodes))
+    values = [constant_value(a) for a in nodes]
+    if None not in values:
+        folded = op.scalar(*values)
         if math.isfinite(folded):  # keep 1/0 as written: it prints and parses back
-            return const(folded)
+            return number(folded)
     if op.simplify is not None:
         simpler = op.simplify(*nodes)
         if simpler is not None:

@@ -110,11 +110,22 @@ def make(op: str, args: tuple[Node, ...], commutative: bool = False) -> Node:
 def _canonical(node: Node) -> tuple:
     if node.op == VAR:
         return (1, node.value, 0)
-    return (0 if node.op == CONST else 2, "", node.digest)
+    return (0 if constant_value(node) is not None else 2, "", node.digest)
+
+
+def constant_value(node: Node) -> float | None:
+    """The value of a number as parsed: a constant, or minus one (`-2` parses as
+    neg(2), and derivative rules make negative numbers the same way)."""
+    if node.op == CONST:
+        return node.value
+    if node.op == "neg" and node.args[0].op == CONST:
+        return -node.args[0].value
+    return None
 
 
 def is_const(node: Node, value: float | None = None) -> bool:
-    return node.op == CONST and (value is None or node.value == value)
+    v = constant_value(node)
+    return v is not None and (value is None or v == value)
 
 
 # ---------------------------------------------------------------- walks
