@@ -1,0 +1,86 @@
+"""The command line: SPEC section 5."""
+import subprocess
+import sys
+
+import pytest
+
+from qsts.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_grad(capsys):
+    assert run(capsys, "grad", "(x+y)+x*(x+y)", "x=1", "y=2") == (0, "value = 6\nd/dx = 5\nd/dy = 2\n", "")
+
+
+def test_eval_with_constant_expression_values(capsys):
+    code, out, _ = run(capsys, "eval", "sin(x)", "x=pi/2")
+    assert code == 0 and out == "1\n"
+    assert run(capsys, "eval", "x/3", "x=1")[1] == "0.3333333333333333\n"  # full precision
+
+
+def test_expression_starting_with_minus(capsys):
+    assert run(capsys, "eval", "-x^2", "x=3") == (0, "-9\n", "")
+    assert run(capsys, "eval", "x", "x=-1.5") == (0, "-1.5\n", "")
+
+
+def test_diff(capsys):
+    assert run(capsys, "diff", "x^2", "x") == (0, "2*x\n", "")
+    code, out, _ = run(capsys, "diff", "x^2*sin(x)", "x")
+    assert code == 0 and out == "2*x*sin(x) + x^2*cos(x)\n"
+
+
+def test_postfix(capsys):
+    assert run(capsys, "postfix", "(x+y)+x*(x+y)") == (0, "x y + x x y + * +\n", "")
+    assert run(capsys, "postfix", "-2.5*x") == (0, "2.5 neg x *\n", "")
+
+
+def test_graph_shows_shared_nodes(capsys):
+    code, out, _ = run(capsys, "graph", "(x+y)+x*(x+y)")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 6
+    assert lines[0].split() == ["n0", "=", "x", "shared:", "2", "parents"]
+    assert "n2 = n0 + n1  shared: 2 parents" in lines[2]
+    assert lines[-1] == "5 nodes in the DAG; 9 as a tree"
+
+
+def test_graph_dot(capsys):
+    code, out, _ = run(capsys, "graph", "--dot", "x*(x+y)")
+    assert code == 0 and out.startswith("digraph qsts {") and out.rstrip().endswith("}")
+    node_lines = [l for l in out.splitlines() if "[label=" in l and "shape=plaintext" not in l]
+    edges = [l for l in out.splitlines() if "->" in l and "dashed" not in l]
+    assert len(node_lines) == 4 and len(edges) == 4  # x, y, x+y, x*(x+y); edges counted per argument
+
+
+def test_graph_with_gradient(capsys):
+    code, out, _ = run(capsys, "graph", "--grad", "x*y")
+    assert code == 0 and "<- df/dx" in out and "<- df/dy" in out and "<- f" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["eval", "sine(x)", "x=1"], "did you mean 'sin'?"),
+    (["eval", "x +", "x=1"], "unexpected end of input"),
+    (["grad", "x*y", "x=1"], "no value for variable 'y'"),
+    (["eval", "x", "x=abc"], "bad value for x"),
+    (["eval", "x", "x"], "expected name=value"),
+    (["eval", "x", "pi=3", "x=1"], "'pi' is the constant"),
+])
+def test_bad_input_exits_2_with_the_error_on_stderr(capsys, argv, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.startswith("qsts: error:") and words in err
+
+
+def test_syntax_error_shows_caret(capsys):
+    _, _, err = run(capsys, "eval", "(x))", "x=1")
+    assert err.splitlines()[-2:] == ["  (x))", "     ^"]
+
+
+def test_python_dash_m_and_exit_status():
+    ok = subprocess.run([sys.executable, "-m", "qsts", "grad", "x*y", "x=2", "y=3"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout == "value = 6\nd/dx = 3\nd/dy = 2\n"
+    bad = subprocess.run([sys.executable, "-m", "qsts", "eval", "1+"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unexpected end of input" in bad.stderr and bad.stdout == ""
