@@ -128,6 +128,9 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
     return Expression(d, _present(e.variables, d))
 
 
+_CBRT_EPS = 2.0 ** (-52 / 3)  # cube root of machine epsilon
+
+
 def check_grad(expr: ExprLike, /, **values) -> float:
     """Largest error of the gradient against central finite differences.
 
@@ -145,10 +148,10 @@ def check_grad(expr: ExprLike, /, **values) -> float:
     _, analytic = value_and_grad(e, **env)
     worst = 0.0
     for name, x in env.items():
-        h = np.cbrt(np.finfo(float).eps) * max(1.0, abs(x))
+        h = _CBRT_EPS * max(1.0, abs(x))
         hi, lo = x + h, x - h
         (f_hi,), (f_lo,) = _run([e.root], {**env, name: hi}), _run([e.root], {**env, name: lo})
-        numeric = (f_hi - f_lo) / (hi - lo)
+        numeric = float((f_hi - f_lo) / (hi - lo))
         a = analytic[name]
         if a == numeric:  # also equal infinities
             continue

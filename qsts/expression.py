@@ -8,7 +8,8 @@ from .printing import infix
 class Expression:
     """A hash-consed expression DAG.
 
-    >>> e = parse("(x+y)+x*(x+y)")
+    >>> import qsts
+    >>> e = qsts.parse("(x+y)+x*(x+y)")
     >>> e.variables, e.node_count, e.tree_size
     (('x', 'y'), 5, 9)
     """
