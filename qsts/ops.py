@@ -23,7 +23,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import kernels as K
-from .graph import Node, is_const
+from .graph import Node, constant_value, is_const
 
 Rule = Callable[..., Optional[Node]]
 
@@ -76,6 +76,21 @@ def _fold_identity(value: float) -> Callable[[Node, Node], Optional[Node]]:
     return lambda a, b: a if is_const(b, value) else None
 
 
+def _simplify_mul(c: Node, u: Node) -> Optional[Node]:
+    """`1*u -> u`, `-1*u -> -u`, `c*-u -> (-c)*u` (sign flips are exact). Never
+    `0*u -> 0`: u may be inf or nan."""
+    value = constant_value(c)
+    if value is None:
+        return None
+    if value == 1:
+        return u
+    if value == -1:
+        return -u
+    if u.op == "neg" and constant_value(u) is None:
+        return (-value) * u.args[0]
+    return None
+
+
 # ---------------------------------------------------------------- operators
 
 _ROWS = [
@@ -88,9 +103,7 @@ _ROWS = [
        simplify=lambda a, b: a if is_const(b, 0) else -b if is_const(a, 0) else None),
     Op("mul", 2, float.__mul__, np.multiply, (lambda g, y, a, b: g * b, lambda g, y, a, b: g * a),
        token="*", symbol="*", precedence=PRODUCT, commutative=True, callable=False,
-       # 0*x is not 0 (x may be inf or nan); only the units are dropped
-       simplify=lambda a, b: (b if is_const(a, 1) else a if is_const(b, 1)
-                              else -b if is_const(a, -1) else -a if is_const(b, -1) else None)),
+       simplify=lambda a, b: _simplify_mul(a, b) or _simplify_mul(b, a)),
     Op("div", 2, K.ieee(K.div, np.divide), np.divide,
        (lambda g, y, a, b: g / b, lambda g, y, a, b: -(g * y) / b),
        token="/", symbol="/", precedence=PRODUCT, callable=False,
