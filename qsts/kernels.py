@@ -27,6 +27,7 @@ def ieee(fast: Callable[..., float], numpy_twin: Callable) -> Scalar:
                 return float(numpy_twin(*(np.float64(a) for a in args)))
 
     kernel.__name__ = getattr(fast, "__name__", "kernel")
+    kernel.fast = fast  # compiled scalar code calls this and falls back on an exception
     return kernel
 
 
@@ -71,23 +72,29 @@ def softplus(a: float) -> float:
 
 # ---------------------------------------------------------------- array
 
-def sigmoid_array(a):
-    return np.exp(-np.logaddexp(0.0, -a))
+# Array kernels take `out=` like ufuncs, so compiled programs allocate nothing per block.
+
+def sigmoid_array(a, out=None):
+    """exp(-log(1 + exp(-a))): no overflow for any a."""
+    out = np.negative(a, out=np.empty(np.shape(a)) if out is None else out)
+    np.logaddexp(0.0, out, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
 
 
-def softplus_array(a):
-    return np.logaddexp(0.0, a)
+def softplus_array(a, out=None):
+    return np.logaddexp(0.0, a, out=out)
 
 
-def relu_array(a):
-    return np.maximum(a, 0.0)
+def relu_array(a, out=None):
+    return np.maximum(a, 0.0, out=out)
 
 
 def scalar_only(name: str) -> Callable:
     """Array kernel of a reduction that is, for now, defined on scalars only."""
 
-    def kernel(a):
-        if np.ndim(a):
+    def kernel(a, out=None):
+        if np.ndim(a) or out is not None:
             from .errors import InputValueError
 
             raise InputValueError(f"{name}() of an array is not supported yet; pass scalars")

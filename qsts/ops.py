@@ -45,6 +45,7 @@ class Op:
     commutative: bool = False
     callable: bool = True     # may be written name(...)
     simplify: Optional[Callable[..., Optional[Node]]] = None  # local, IEEE-safe rewrites
+    python: str = ""          # Python operator template for compiled scalar code, e.g. "{} + {}"
 
     def __post_init__(self):
         if not self.token:
@@ -95,18 +96,18 @@ def _simplify_mul(c: Node, u: Node) -> Optional[Node]:
 
 _ROWS = [
     Op("add", 2, float.__add__, np.add, (lambda g, y, a, b: g, lambda g, y, a, b: g),
-       token="+", symbol="+", precedence=SUM, commutative=True, callable=False,
+       token="+", symbol="+", precedence=SUM, commutative=True, callable=False, python="{} + {}",
        # x + 0 -> x holds up to the sign of zero (-0.0 + 0.0 is 0.0)
        simplify=lambda a, b: b if is_const(a, 0) else a if is_const(b, 0) else None),
     Op("sub", 2, float.__sub__, np.subtract, (lambda g, y, a, b: g, lambda g, y, a, b: -g),
-       token="-", symbol="-", precedence=SUM, callable=False,
+       token="-", symbol="-", precedence=SUM, callable=False, python="{} - {}",
        simplify=lambda a, b: a if is_const(b, 0) else -b if is_const(a, 0) else None),
     Op("mul", 2, float.__mul__, np.multiply, (lambda g, y, a, b: g * b, lambda g, y, a, b: g * a),
-       token="*", symbol="*", precedence=PRODUCT, commutative=True, callable=False,
+       token="*", symbol="*", precedence=PRODUCT, commutative=True, callable=False, python="{} * {}",
        simplify=lambda a, b: _simplify_mul(a, b) or _simplify_mul(b, a)),
     Op("div", 2, K.ieee(K.div, np.divide), np.divide,
        (lambda g, y, a, b: g / b, lambda g, y, a, b: -(g * y) / b),
-       token="/", symbol="/", precedence=PRODUCT, callable=False,
+       token="/", symbol="/", precedence=PRODUCT, callable=False, python="{} / {}",
        simplify=lambda a, b: a if is_const(b, 1) else -a if is_const(b, -1) else None),
     Op("pow", 2, K.ieee(math.pow, np.power), np.power,
        # n*a^(n-1) keeps a constant exponent's rule finite for a < 0 and a = 0
@@ -114,7 +115,7 @@ _ROWS = [
        token="^", symbol="^", precedence=POWER, right_assoc=True,
        simplify=lambda a, b: a if is_const(b, 1) else None),
     Op("neg", 1, float.__neg__, np.negative, (lambda g, y, a: -g,),
-       symbol="-", precedence=UNARY, callable=False,
+       symbol="-", precedence=UNARY, callable=False, python="-{}",
        simplify=lambda a: a.args[0] if a.op == "neg" else None),
 
     # ------------------------------------------------------------ functions

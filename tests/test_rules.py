@@ -125,3 +125,11 @@ def test_reductions_are_the_identity_on_scalars_and_refuse_arrays_for_now():
     assert qsts.value_and_grad("sum(x)*mean(x)", x=3.0) == (9.0, {"x": 6.0})
     with pytest.raises(qsts.QstsError, match="array"):
         qsts.evaluate("sum(x)", x=np.ones(3))
+
+
+@pytest.mark.parametrize("name", [n for n in POINTWISE if OPS[n].arity == 1])
+def test_array_kernels_accept_a_scalar_beside_arrays(name):
+    # y is a scalar while x is an array: the array column then gets a Python float
+    text = f"{name}(y) * x" if OPS[name].callable else "-y * x"
+    got = qsts.evaluate(text, x=np.ones(2), y=0.3)
+    assert np.allclose(got, [qsts.evaluate(text, x=1.0, y=0.3)] * 2, rtol=1e-14)
