@@ -8,11 +8,13 @@ from .api import check_grad, diff, evaluate, grad, parse, to_postfix, value_and_
 from .errors import (ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
                      QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
 from .expression import Expression
+from .function import Function, compile
 
 __version__ = "0.1.0"
 
 __all__ = [
     "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression",
+    "compile", "Function",
     "QstsError", "QstsSyntaxError", "UnknownFunctionError", "ArityError", "ReservedNameError",
     "MissingVariableError", "UnknownVariableError", "InputValueError", "MissingRuleError",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .graph import CONST, VAR, Node, topological
+from .graph import CONST, VAR, Node, topological, var
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
     order = topological(roots)
     slot: dict[Node, int] = {}
     for i, name in enumerate(inputs):
-        slot[_var(order, name)] = i
+        slot[var(name)] = i
     constants = []
     for node in order:
         if node.op == CONST:
@@ -80,9 +80,3 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
                 free.append(slot[a])
     return Program(tuple(inputs), tuple(constants), tuple(instructions),
                    tuple(slot[r] for r in roots), n_slots)
-
-
-def _var(order: list[Node], name: str) -> Node:
-    from .graph import var
-
-    return var(name)

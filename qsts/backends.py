@@ -1,0 +1,168 @@
+"""Backends that run a `Program`: straight-line Python over floats, and numpy
+over arrays in cache-sized blocks spread across the cores.
+
+Both read the op table's columns (`python`, `scalar`, `array`) and never test an
+operator's name. Generated code holds slot names, numeric literals and the op
+table's own names only: never a user string.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .ops import OPS
+from .program import Program
+
+# ---------------------------------------------------------------- scalar
+
+
+def _literal(value: float) -> str:
+    if math.isnan(value):
+        return "NAN"
+    if math.isinf(value):
+        return "INF" if value > 0 else "(-INF)"
+    return repr(value) if value >= 0 else f"({value!r})"
+
+
+def scalar_source(program: Program, safe: bool) -> str:
+    """Python source of `program` as one function of the inputs, by position.
+
+    The fast version uses Python operators and `math` (raising on `1/0` or
+    `log(0)`); the safe version calls the IEEE kernels, which never raise.
+    """
+    names = {i: f"s{i}" for i in range(len(program.inputs))}
+    names.update({s: _literal(v) for s, v in program.constants})
+    lines = [f"def program({', '.join(names[i] for i in range(len(program.inputs)))}):"]
+    for ins in program.instructions:
+        op = OPS[ins.op]
+        args = [names[a] for a in ins.args]
+        if op.python and not safe:
+            expr = op.python.format(*args)
+        else:
+            expr = f"{'k' if safe else 'f'}_{op.name}({', '.join(args)})"
+        names[ins.out] = f"s{ins.out}"
+        lines.append(f"    s{ins.out} = {expr}")
+    lines.append(f"    return ({''.join(names[o] + ', ' for o in program.outputs)})")
+    return "\n".join(lines) + "\n"
+
+
+def _namespace() -> dict:
+    ns: dict = {"INF": math.inf, "NAN": math.nan}
+    for op in OPS.values():
+        ns[f"k_{op.name}"] = op.scalar
+        ns[f"f_{op.name}"] = getattr(op.scalar, "fast", op.scalar)
+    return ns
+
+
+def _define(source: str) -> Callable:
+    ns = _namespace()
+    exec(compile(source, "<qsts program>", "exec"), ns)  # generated from the op table only
+    return ns["program"]
+
+
+def scalar_function(program: Program) -> tuple[Callable, str]:
+    """A function of the inputs (floats, by position) returning the outputs, and its source."""
+    fast_source = scalar_source(program, safe=False)
+    fast, safe = _define(fast_source), _define(scalar_source(program, safe=True))
+
+    def run(*args: float) -> tuple:
+        try:
+            return fast(*args)
+        except (ArithmeticError, ValueError):  # 1/0, log(0), exp(1000), ...: IEEE answers instead
+            return safe(*args)
+
+    run.fast = fast
+    return run, fast_source
+
+
+# ---------------------------------------------------------------- array
+
+CHUNK = 256          # reductions sum per CHUNK points, then exactly: blocking never changes a bit
+WORKING_SET = 1 << 19  # bytes of temporaries per thread that should stay in cache
+_pool: ThreadPoolExecutor | None = None
+
+
+def threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="qsts")
+    return _pool
+
+
+def block_size(program: Program) -> int:
+    """Points per block: the temporaries of one block fill about WORKING_SET."""
+    per_point = 8 * max(1, len(program.temporaries))
+    return max(CHUNK, min(1 << 16, (WORKING_SET // per_point) // CHUNK * CHUNK))
+
+
+def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool],
+               block: int | None = None, workers: int | None = None) -> list:
+    """Run `program` over `n` points. `inputs` are floats or flat float64 arrays of
+    length n. Output k is an array of n values, or, where `summed[k]`, the sum over
+    the points (as a float): computed per block, so no full array is kept.
+    """
+    block = block or block_size(program)
+    if block % CHUNK:
+        raise ValueError("block must be a multiple of CHUNK")
+    n_chunks = -(-n // CHUNK)
+    outputs = [np.zeros(n_chunks) if s else np.empty(n) for s in summed]
+    starts = list(range(0, n, block))
+    workers = min(workers or threads(), len(starts))
+
+    def work(mine: Sequence[int]) -> None:
+        buffers = np.empty((program.n_slots, block))
+        values: list = [None] * program.n_slots
+        for i, name in enumerate(program.inputs):
+            values[i] = inputs[i]
+        for s, v in program.constants:
+            values[s] = v
+        for start in mine:
+            stop = min(start + block, n)
+            _run_block(program, inputs, values, buffers, start, stop, outputs, summed)
+
+    with np.errstate(all="ignore"):
+        if workers <= 1:
+            work(starts)
+        else:
+            # contiguous runs of blocks per thread: each thread streams its own part of memory
+            per = -(-len(starts) // workers)
+            parts = [starts[i:i + per] for i in range(0, len(starts), per)]
+            for f in [_executor().submit(_in_errstate, work, p) for p in parts]:
+                f.result()
+    return [math.fsum(o) if s else o for o, s in zip(outputs, summed)]
+
+
+def _in_errstate(work, part):
+    with np.errstate(all="ignore"):  # numpy's error state is per thread
+        work(part)
+
+
+def _run_block(program, inputs, values, buffers, start, stop, outputs, summed):
+    m = stop - start
+    for i in range(len(program.inputs)):
+        x = inputs[i]
+        if isinstance(x, np.ndarray):
+            values[i] = x[start:stop]
+    for ins in program.instructions:
+        out = buffers[ins.out, :m]
+        values[ins.out] = OPS[ins.op].array(*[values[a] for a in ins.args], out=out)
+    first = start // CHUNK
+    for k, slot in enumerate(program.outputs):
+        v = values[slot]
+        if summed[k]:
+            full = np.broadcast_to(v, (m,))
+            whole = m // CHUNK * CHUNK
+            if whole:
+                outputs[k][first:first + whole // CHUNK] = full[:whole].reshape(-1, CHUNK).sum(axis=1)
+            if whole < m:
+                outputs[k][first + whole // CHUNK] = full[whole:].reshape(1, -1).sum(axis=1)[0]
+        else:
+            outputs[k][start:stop] = v

@@ -1,0 +1,148 @@
+"""`Function`: an expression compiled once and called many times.
+
+Value and gradient are compiled into one program, so they share every
+subexpression. Calls with numbers run straight-line Python; calls with arrays
+run the numpy backend in blocks over all cores. Nothing but the programs is
+kept between calls, so no result can go stale.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from .backends import run_arrays, scalar_function
+from .diff import gradient
+from .evaluate import coerce, unbroadcast
+from .expression import Expression
+from .program import Program, compile_program
+
+
+class _Compiled:
+    """One program with its scalar function: built on first use."""
+
+    def __init__(self, roots, inputs):
+        self.program: Program = compile_program(roots, inputs)
+        self.scalar, self.source = scalar_function(self.program)
+
+
+class Function:
+    """A compiled expression. Build with `qsts.compile`.
+
+    >>> import qsts
+    >>> f = qsts.compile("(x+y)+x*(x+y)")
+    >>> f(x=1, y=2), f.grad(x=1, y=2)
+    (6.0, {'x': 5.0, 'y': 2.0})
+    """
+
+    def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None):
+        self.expression = expression
+        self.variables: tuple[str, ...] = expression.variables
+        self._block, self._threads = block, threads
+        self._value = self._both = self._hess = None
+        self._both_compiled()  # compile value and gradient now: calls only run
+
+    # ------------------------------------------------------------ programs
+    def _value_compiled(self) -> _Compiled:
+        if self._value is None:
+            self._value = _Compiled([self.expression.root], self.variables)
+        return self._value
+
+    def _both_compiled(self) -> _Compiled:
+        if self._both is None:
+            grads = [g.root for g in self.expression.gradient()]
+            self._both = _Compiled([self.expression.root, *grads], self.variables)
+        return self._both
+
+    def _hessian_compiled(self) -> _Compiled:
+        if self._hess is None:
+            rows = [gradient(g.root, self.variables) for g in self.expression.gradient()]
+            self._hess = _Compiled([h for row in rows for h in row], self.variables)
+        return self._hess
+
+    @property
+    def source(self) -> str:
+        """The generated Python of value and gradient (for reading, not editing)."""
+        return self._both_compiled().source
+
+    @property
+    def program(self) -> Program:
+        """The flat program of value and gradient."""
+        return self._both_compiled().program
+
+    # ------------------------------------------------------------ calls
+    def __call__(self, **values):
+        """The value at `values` (numbers, or arrays evaluated pointwise)."""
+        (value,) = self._run(self._value_compiled(), values, per_input=False, n_extra=0)
+        return value
+
+    def value_and_grad(self, **values):
+        """(value, {name: partial}); with arrays, each partial has its input's shape."""
+        value, *partials = self._run(self._both_compiled(), values, per_input=True, n_extra=len(self.variables))
+        return value, dict(zip(self.variables, partials))
+
+    def grad(self, **values) -> dict:
+        """{name: partial} in `variables` order."""
+        return self.value_and_grad(**values)[1]
+
+    def hessian(self, **values) -> np.ndarray:
+        """Second partials as an (n, n) array in `variables` order (scalar inputs)."""
+        args = self._args(values)
+        if any(isinstance(a, np.ndarray) for a in args):
+            from .errors import InputValueError
+
+            raise InputValueError("hessian takes scalar values")
+        n = len(self.variables)
+        return np.array(self._hessian_compiled().scalar(*args), dtype=np.float64).reshape(n, n)
+
+    # ------------------------------------------------------------ mechanism
+    def _args(self, values: dict) -> list:
+        names = self.variables
+        if len(values) == len(names):
+            try:
+                args = [values[n] for n in names]
+            except KeyError:
+                args = None
+            if args is not None and all(type(a) is float for a in args):
+                return args  # the common case, checked cheaply
+        from .api import bind  # full checks and messages
+
+        env = bind(self.expression, values)
+        return [env[n] for n in names]
+
+    def _run(self, compiled: _Compiled, values: dict, per_input: bool, n_extra: int) -> list:
+        args = self._args(values)
+        if not any(isinstance(a, np.ndarray) for a in args):
+            return list(compiled.scalar(*args))
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+        n = math.prod(shape)
+        flat = [a if not isinstance(a, np.ndarray) else
+                np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in args]
+        # a scalar input's partial is summed block by block; an array's is kept per point
+        summed = [False] + [not isinstance(a, np.ndarray) for a in args][:n_extra]
+        outs = run_arrays(compiled.program, flat, n, summed, self._block, self._threads)
+        result = [outs[0].reshape(shape)]
+        for a, out, s in zip(args, outs[1:], summed[1:]):
+            if s:
+                result.append(float(out))
+            elif np.shape(a) == shape:
+                result.append(out.reshape(shape))
+            else:  # an array broadcast against a larger one: sum down to its shape
+                result.append(unbroadcast(out.reshape(shape), shape, np.shape(a)))
+        return result
+
+
+def compile(expr, /, *, block: int | None = None, threads: int | None = None) -> Function:
+    """Compile `expr` once into a `Function` of value, gradient and Hessian.
+
+    `block` (points per block, a multiple of 256) and `threads` tune the array
+    backend; the defaults fit the block to the cache and use every core.
+
+    >>> import qsts
+    >>> qsts.compile("x^2*y").value_and_grad(x=3.0, y=2.0)
+    (18.0, {'x': 12.0, 'y': 9.0})
+    """
+    from .api import parse
+
+    return Function(parse(expr), block, threads)
