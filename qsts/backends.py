@@ -28,15 +28,15 @@ def _literal(value: float) -> str:
     return repr(value) if value >= 0 else f"({value!r})"
 
 
-def scalar_source(program: Program, safe: bool) -> str:
-    """Python source of `program` as one function of the inputs, by position.
+def _body(program: Program, safe: bool, indent: str) -> tuple[list[str], dict[int, str]]:
+    """Assignments of `program`, one per instruction, and the text of every slot.
 
     The fast version uses Python operators and `math` (raising on `1/0` or
     `log(0)`); the safe version calls the IEEE kernels, which never raise.
     """
     names = {i: f"s{i}" for i in range(len(program.inputs))}
     names.update({s: _literal(v) for s, v in program.constants})
-    lines = [f"def program({', '.join(names[i] for i in range(len(program.inputs)))}):"]
+    lines = []
     for ins in program.instructions:
         op = OPS[ins.op]
         args = [names[a] for a in ins.args]
@@ -45,29 +45,73 @@ def scalar_source(program: Program, safe: bool) -> str:
         else:
             expr = f"{'k' if safe else 'f'}_{op.name}({', '.join(args)})"
         names[ins.out] = f"s{ins.out}"
-        lines.append(f"    s{ins.out} = {expr}")
-    lines.append(f"    return ({''.join(names[o] + ', ' for o in program.outputs)})")
-    return "\n".join(lines) + "\n"
+        lines.append(f"{indent}s{ins.out} = {expr}")
+    return lines, names
+
+
+def scalar_source(program: Program, safe: bool) -> str:
+    """Python source of `program` as one function of the inputs, by position."""
+    lines, names = _body(program, safe, "    ")
+    params = ", ".join(f"s{i}" for i in range(len(program.inputs)))
+    outputs = "".join(names[o] + ", " for o in program.outputs)
+    return "\n".join([f"def program({params}):", *lines, f"    return ({outputs})"]) + "\n"
+
+
+class Slow(Exception):
+    """Raised by a keyword entry when its inputs are not exactly one float per name."""
+
+
+def entry_source(program: Program, pack: str) -> str:
+    """A function of the keyword dict `V` for the common case, all floats.
+
+    `pack` lays out the result from `o[k]`, output k (e.g. `o[0], {N0: o[1]}`):
+    the names are the namespace's N0, N1, ..., never text in the code. Anything
+    unusual (a missing name, an int, an array) raises Slow or KeyError, and the
+    caller takes the checked path.
+    """
+    n = len(program.inputs)
+    lines, names = _body(program, False, "        ")
+    outputs = [names[o] for o in program.outputs]
+    fast_pack = pack.format(*outputs) if outputs else pack
+    safe_pack = pack.format(*(f"o[{k}]" for k in range(len(outputs))))
+    params = ", ".join(f"s{i}" for i in range(n))
+    head = [
+        "def entry(V):",
+        f"    if len(V) != {n}: raise Slow",
+        *[f"    s{i} = V[N{i}]" for i in range(n)],
+    ]
+    if n:
+        head.append("    if " + " or ".join(f"type(s{i}) is not float" for i in range(n)) + ": raise Slow")
+    return "\n".join([
+        *head,
+        "    try:",
+        *(lines or ["        pass"]),
+        "    except (ArithmeticError, ValueError):",  # 1/0, log(0), exp(1000): IEEE answers instead
+        f"        o = SAFE({params})",
+        f"        return {safe_pack}",
+        f"    return {fast_pack}",
+    ]) + "\n"
 
 
 def _namespace() -> dict:
-    ns: dict = {"INF": math.inf, "NAN": math.nan}
+    ns: dict = {"INF": math.inf, "NAN": math.nan, "Slow": Slow}
     for op in OPS.values():
         ns[f"k_{op.name}"] = op.scalar
         ns[f"f_{op.name}"] = getattr(op.scalar, "fast", op.scalar)
     return ns
 
 
-def _define(source: str) -> Callable:
+def _define(source: str, name: str, **extra) -> Callable:
     ns = _namespace()
+    ns.update(extra)
     exec(compile(source, "<qsts program>", "exec"), ns)  # generated from the op table only
-    return ns["program"]
+    return ns[name]
 
 
 def scalar_function(program: Program) -> tuple[Callable, str]:
     """A function of the inputs (floats, by position) returning the outputs, and its source."""
     fast_source = scalar_source(program, safe=False)
-    fast, safe = _define(fast_source), _define(scalar_source(program, safe=True))
+    fast, safe = _define(fast_source, "program"), _define(scalar_source(program, safe=True), "program")
 
     def run(*args: float) -> tuple:
         try:
@@ -75,8 +119,14 @@ def scalar_function(program: Program) -> tuple[Callable, str]:
         except (ArithmeticError, ValueError):  # 1/0, log(0), exp(1000), ...: IEEE answers instead
             return safe(*args)
 
-    run.fast = fast
+    run.safe = safe
     return run, fast_source
+
+
+def keyword_entry(program: Program, safe: Callable, pack: str) -> Callable:
+    """The compiled fast path `entry(values_dict)`; see `entry_source`."""
+    names = {f"N{i}": name for i, name in enumerate(program.inputs)}
+    return _define(entry_source(program, pack), "entry", SAFE=safe, **names)
 
 
 # ---------------------------------------------------------------- array

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import run_arrays, scalar_function
+from .backends import Slow, keyword_entry, run_arrays, scalar_function
 from .diff import gradient
 from .evaluate import coerce, unbroadcast
 from .expression import Expression
@@ -20,11 +20,12 @@ from .program import Program, compile_program
 
 
 class _Compiled:
-    """One program with its scalar function: built on first use."""
+    """One program with its scalar function and keyword fast path."""
 
-    def __init__(self, roots, inputs):
+    def __init__(self, roots, inputs, pack: str):
         self.program: Program = compile_program(roots, inputs)
         self.scalar, self.source = scalar_function(self.program)
+        self.entry = keyword_entry(self.program, self.scalar.safe, pack)
 
 
 class Function:
@@ -46,19 +47,20 @@ class Function:
     # ------------------------------------------------------------ programs
     def _value_compiled(self) -> _Compiled:
         if self._value is None:
-            self._value = _Compiled([self.expression.root], self.variables)
+            self._value = _Compiled([self.expression.root], self.variables, "{}")
         return self._value
 
     def _both_compiled(self) -> _Compiled:
         if self._both is None:
             grads = [g.root for g in self.expression.gradient()]
-            self._both = _Compiled([self.expression.root, *grads], self.variables)
+            partials = ", ".join(f"N{i}: {{}}" for i in range(len(grads)))
+            self._both = _Compiled([self.expression.root, *grads], self.variables, f"({{}}, {{{{{partials}}}}})")
         return self._both
 
     def _hessian_compiled(self) -> _Compiled:
         if self._hess is None:
             rows = [gradient(g.root, self.variables) for g in self.expression.gradient()]
-            self._hess = _Compiled([h for row in rows for h in row], self.variables)
+            self._hess = _Compiled([h for row in rows for h in row], self.variables, "None")
         return self._hess
 
     @property
@@ -74,12 +76,21 @@ class Function:
     # ------------------------------------------------------------ calls
     def __call__(self, **values):
         """The value at `values` (numbers, or arrays evaluated pointwise)."""
-        (value,) = self._run(self._value_compiled(), values, per_input=False, n_extra=0)
+        compiled = self._value or self._value_compiled()
+        try:
+            return compiled.entry(values)  # all floats: straight-line code, no checks left
+        except (Slow, KeyError):
+            pass
+        (value,) = self._run(compiled, values, per_input=False, n_extra=0)
         return value
 
     def value_and_grad(self, **values):
         """(value, {name: partial}); with arrays, each partial has its input's shape."""
-        value, *partials = self._run(self._both_compiled(), values, per_input=True, n_extra=len(self.variables))
+        try:
+            return self._both.entry(values)
+        except (Slow, KeyError):
+            pass
+        value, *partials = self._run(self._both, values, per_input=True, n_extra=len(self.variables))
         return value, dict(zip(self.variables, partials))
 
     def grad(self, **values) -> dict:
