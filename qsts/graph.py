@@ -10,11 +10,11 @@ or a parent node) refers to it, and interning never leaks memory.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import struct
 import threading
 import weakref
-import zlib
 from typing import Iterable
 
 CONST, VAR = "const", "var"
@@ -35,9 +35,10 @@ class Node:
     op: str
     args: tuple["Node", ...]
     value: float | str | None
-    # A structural hash, the same in every run (no salted str hashes): it orders
-    # commutative arguments, so printing never depends on what was built before.
-    digest: int
+    # A structural digest (BLAKE2b of the operator and the children's digests),
+    # the same in every run: it orders commutative arguments, so `sin(a)*sin(b)`
+    # and `sin(b)*sin(a)` are one node and printing never depends on history.
+    digest: bytes
 
     def __setattr__(self, name, value):
         raise AttributeError("qsts nodes are immutable")
@@ -70,7 +71,7 @@ def _algebra():
     return algebra
 
 
-def _intern(key: tuple, op: str, args: tuple, value, digest: int) -> Node:
+def _intern(key: tuple, op: str, args: tuple, value, digest: bytes) -> Node:
     with _lock:
         node = _table.get(key)
         if node is None:
@@ -81,8 +82,8 @@ def _intern(key: tuple, op: str, args: tuple, value, digest: int) -> Node:
         return node
 
 
-def _text_digest(text: str) -> int:
-    return zlib.crc32(text.encode("utf-8")) ^ (len(text) << 32)
+def _digest(*parts: bytes) -> bytes:
+    return hashlib.blake2b(b"\0".join(parts), digest_size=16).digest()
 
 
 def const(value: float) -> Node:
@@ -90,12 +91,12 @@ def const(value: float) -> Node:
     are two (they differ under division), and every NaN is one node."""
     value = float(value)
     bits = struct.unpack("<q", struct.pack("<d", math.nan if value != value else value))[0]
-    return _intern((CONST, value.hex()), CONST, (), value, hash((0, bits)))
+    return _intern((CONST, value.hex()), CONST, (), value, _digest(b"c", struct.pack("<q", bits)))
 
 
 def var(name: str) -> Node:
     """The variable node named `name`."""
-    return _intern((VAR, name), VAR, (), name, hash((1, _text_digest(name))))
+    return _intern((VAR, name), VAR, (), name, _digest(b"v", name.encode("utf-8", "surrogatepass")))
 
 
 def make(op: str, args: tuple[Node, ...], commutative: bool = False) -> Node:
@@ -103,13 +104,12 @@ def make(op: str, args: tuple[Node, ...], commutative: bool = False) -> Node:
     canonical order (constants, variables by name, then the rest), the only rewrite."""
     if commutative:
         args = tuple(sorted(args, key=_canonical))
-    digest = hash((_text_digest(op), *(a.digest for a in args)))
-    return _intern((op, args), op, args, None, digest)
+    return _intern((op, args), op, args, None, _digest(op.encode(), *(a.digest for a in args)))
 
 
 def _canonical(node: Node) -> tuple:
     if node.op == VAR:
-        return (1, node.value, 0)
+        return (1, node.value, b"")
     return (0 if constant_value(node) is not None else 2, "", node.digest)
 
 

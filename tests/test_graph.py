@@ -2,9 +2,11 @@
 import gc
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import qsts
 from qsts import graph
+from qsts.ops import RESERVED
 
 
 def test_headline_dag():
@@ -87,3 +89,12 @@ def test_exponential_sharing():
     assert e.node_count == 13 and e.tree_size == 2 ** 13 - 1
     assert qsts.grad(text, x=1.0) == {"x": 2.0 ** 12}
     assert qsts.grad(text, x=1.0001)["x"] == pytest.approx(2 ** 12 * 1.0001 ** (2 ** 12 - 1), rel=1e-12)
+
+
+NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(lambda n: n not in RESERVED)
+
+
+@settings(max_examples=200, deadline=None)
+@given(NAMES, NAMES, st.sampled_from(["sin({})*sin({})", "exp({}) + exp({})", "max(2*{}, 2*{})", "{}*{}"]))
+def test_commutative_order_is_canonical_for_any_names(a, b, template):
+    assert qsts.parse(template.format(a, b)).root is qsts.parse(template.format(b, a)).root
