@@ -11,7 +11,7 @@ import numpy as np
 
 from . import grammar
 from .diff import gradient
-from .errors import MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
+from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
 from .evaluate import coerce, evaluate as _run, unbroadcast
 from .expression import Expression, _present
 from .ops import CONSTANTS, RESERVED
@@ -59,7 +59,8 @@ def bind(e: Expression, values: Mapping[str, object]) -> dict:
     if missing:
         raise MissingVariableError(f"no value for variable{'s' if len(missing) > 1 else ''} "
                                    + ", ".join(repr(m) for m in missing))
-    extra = [k for k in values if k not in e.variables]
+    known_names = set(e.variables)
+    extra = [k for k in values if k not in known_names]
     if extra:
         known = ", ".join(e.variables) or "none"
         raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
@@ -67,8 +68,13 @@ def bind(e: Expression, values: Mapping[str, object]) -> dict:
     return {k: coerce(k, values[k]) for k in e.variables}
 
 
-def _out_shape(env: dict) -> tuple:
-    return np.broadcast_shapes(*(np.shape(v) for v in env.values())) if env else ()
+def out_shape(env: dict) -> tuple:
+    """The shape of the result: the inputs' shapes broadcast together."""
+    try:
+        return np.broadcast_shapes(*(np.shape(v) for v in env.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k}: {np.shape(v)}" for k, v in env.items())
+        raise InputValueError(f"the inputs' shapes do not broadcast together ({shapes})") from None
 
 
 def evaluate(expr: ExprLike, /, **values) -> float | np.ndarray:
@@ -79,8 +85,9 @@ def evaluate(expr: ExprLike, /, **values) -> float | np.ndarray:
     """
     e = parse(expr)
     env = bind(e, values)
+    shape = out_shape(env)
     (value,) = _run([e.root], env)
-    return _shaped(value, _out_shape(env))
+    return _shaped(value, shape)
 
 
 def _shaped(value, shape: tuple):
@@ -97,11 +104,13 @@ def value_and_grad(expr: ExprLike, /, **values) -> tuple[float | np.ndarray, dic
     """
     e = parse(expr)
     env = bind(e, values)
+    out_shape(env)  # refuse shapes that do not broadcast before any work
     grads = [g.root for g in e.gradient()]
     value, *partials = _run([e.root, *grads], env)
-    shape = _out_shape(env)
-    return _shaped(value, shape), {v: unbroadcast(p, shape, np.shape(env[v]))
-                                   for v, p in zip(e.variables, partials)}
+    shape = out_shape(env)
+    with np.errstate(all="ignore"):  # summing partials may overflow: IEEE, not an exception
+        return _shaped(value, shape), {v: unbroadcast(p, shape, np.shape(env[v]))
+                                       for v, p in zip(e.variables, partials)}
 
 
 def grad(expr: ExprLike, /, **values) -> dict:
@@ -120,8 +129,10 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
     '2*x'
     """
     e = parse(expr)
-    if not isinstance(var, str):
-        raise QstsError(f"the variable to differentiate by must be a name, not {type(var).__name__}")
+    if not isinstance(var, str) or not var.isidentifier() or not var.isascii():
+        raise QstsError(f"the variable to differentiate by must be a name, got {var!r:.40}")
+    if var in RESERVED:
+        raise ReservedNameError(f"'{var}' is a constant or function name, not a variable")
     if var in e.variables:
         return e.gradient()[e.variables.index(var)]
     (d,) = gradient(e.root, [var])  # not in the expression: the derivative is 0

@@ -187,7 +187,16 @@ def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool
             parts = [starts[i:i + per] for i in range(0, len(starts), per)]
             for f in [_executor().submit(_in_errstate, work, p) for p in parts]:
                 f.result()
-    return [math.fsum(o) if s else o for o, s in zip(outputs, summed)]
+    return [_total(o) if s else o for o, s in zip(outputs, summed)]
+
+
+def _total(chunk_sums: np.ndarray) -> float:
+    """The sum of the chunk sums, rounded once (so independent of their order)."""
+    try:
+        return math.fsum(chunk_sums)
+    except (OverflowError, ValueError):  # inf - inf or overflow: the IEEE answer instead
+        with np.errstate(all="ignore"):
+            return float(np.sum(chunk_sums))
 
 
 def _in_errstate(work, part):

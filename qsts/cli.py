@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -18,7 +19,9 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
         name, sep, text = pair.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise QstsError(f"expected name=value, got {pair!r}")
+            raise QstsError(f"expected name=value, got {pair.strip()!r}")
+        if name in values:
+            raise QstsError(f"{name} is given twice")
         try:
             if api.parse(text).variables:
                 raise QstsError(f"{text!r} is not a number or a constant expression such as pi/2")
@@ -29,7 +32,8 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
 
 
 def _fmt(value) -> str:
-    return number(value) if isinstance(value, float) else str(value)
+    """A result: every digit of a float (not `pi`), arrays as numpy prints them."""
+    return number(value, names=False) if isinstance(value, float) else str(value)
 
 
 def cmd_eval(args) -> None:
@@ -44,7 +48,7 @@ def cmd_grad(args) -> None:
 
 
 def cmd_diff(args) -> None:
-    print(api.diff(args.expr, args.var))
+    print(api.diff(args.expr, args.var.strip()))
 
 
 def cmd_postfix(args) -> None:
@@ -97,7 +101,7 @@ def _version() -> str:
     return f"qsts {__version__}"
 
 
-_FLAGS = {"-h", "--help", "--dot", "--grad", "--version"}
+_FLAGS = {"-h", "--help", "--dot", "--grad", "--version", "--"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         args.func(args)
+        sys.stdout.flush()
     except QstsError as err:
         print(f"qsts: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `qsts graph ... | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

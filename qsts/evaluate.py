@@ -21,21 +21,24 @@ from .ops import OPS
 
 def coerce(name: str, value) -> float | np.ndarray:
     """A user's value as a float or a float64 array, or a clear error."""
-    if isinstance(value, np.ndarray) and value.ndim:
-        if value.dtype.kind not in "biuf":
-            raise InputValueError(f"{name} must hold real numbers, got an array of {value.dtype}")
-        return value.astype(np.float64, copy=False)
-    if isinstance(value, (Real, np.ndarray, np.generic)) and not isinstance(value, (complex, np.complexfloating)):
-        try:
-            return float(value)
-        except (TypeError, ValueError, OverflowError) as err:
-            raise InputValueError(f"{name} must be a real number: {err}") from None
+    if isinstance(value, np.ma.MaskedArray):
+        raise InputValueError(f"{name} is a masked array; pass value.filled(...) instead")
     if isinstance(value, (list, tuple)):
         try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as err:
+            value = np.asarray(value)  # no dtype: strings must stay strings and be refused
+        except ValueError as err:  # ragged nesting
             raise InputValueError(f"{name} must be a real number or array: {err}") from None
-        return coerce(name, array)
+    if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.kind not in "biuf":
+            raise InputValueError(f"{name} must hold real numbers, got {value.dtype}")
+        if value.ndim:
+            return value.astype(np.float64, copy=False)
+        value = value.item()
+    if isinstance(value, Real):
+        try:
+            return float(value)
+        except OverflowError as err:
+            raise InputValueError(f"{name} must be a real number: {err}") from None
     raise InputValueError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
 
 

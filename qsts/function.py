@@ -117,16 +117,18 @@ class Function:
                 args = None
             if args is not None and all(type(a) is float for a in args):
                 return args  # the common case, checked cheaply
-        from .api import bind  # full checks and messages
+        from .api import bind  # full checks and messages (api imports this module)
 
         env = bind(self.expression, values)
         return [env[n] for n in names]
 
     def _run(self, compiled: _Compiled, values: dict, per_input: bool, n_extra: int) -> list:
+        from .api import out_shape
+
         args = self._args(values)
         if not any(isinstance(a, np.ndarray) for a in args):
             return list(compiled.scalar(*args))
-        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+        shape = out_shape(dict(zip(self.variables, args)))
         n = math.prod(shape)
         flat = [a if not isinstance(a, np.ndarray) else
                 np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in args]
@@ -140,7 +142,8 @@ class Function:
             elif np.shape(a) == shape:
                 result.append(out.reshape(shape))
             else:  # an array broadcast against a larger one: sum down to its shape
-                result.append(unbroadcast(out.reshape(shape), shape, np.shape(a)))
+                with np.errstate(all="ignore"):
+                    result.append(unbroadcast(out.reshape(shape), shape, np.shape(a)))
         return result
 
 

@@ -45,9 +45,12 @@ class _Emitter(Transformer):
         self.out.append(float(tok))
 
     def name(self, tok):
-        if tok in FUNCTIONS or (tok in RESERVED and tok not in CONSTANTS):
+        if tok in FUNCTIONS:
             raise _error(self.text, tok, f"'{tok}' is a function, not a variable",
                          hint=f"call it as {tok}(...)")
+        if tok in RESERVED and tok not in CONSTANTS:
+            raise _error(self.text, tok, f"'{tok}' is a reserved name (the postfix token of an operator)",
+                         hint="choose another variable name")
         self.out.append(str(tok))
 
     def call(self, tok, nargs):
@@ -76,10 +79,15 @@ def _suggest(name: str) -> str:
     return "known functions: " + ", ".join(sorted(FUNCTIONS))
 
 
-def _caret(text: str, line: int, column: int) -> str:
+def _caret(text: str, line: int, column: int, width: int = 72) -> str:
+    """The offending line (a window of it, if long) with a caret under `column`."""
     lines = text.split("\n")
-    source = lines[line - 1] if 0 < line <= len(lines) else ""
-    return f"  {source}\n  {' ' * (column - 1)}^"
+    source = (lines[line - 1] if 0 < line <= len(lines) else "").rstrip("\r")
+    start = max(0, min(column - 1 - width // 2, len(source) - width))
+    shown = source[start:start + width]
+    pad = "".join("\t" if c == "\t" else " " for c in shown[:column - 1 - start])  # tabs keep the caret aligned
+    prefix = "..." if start else ""
+    return f"  {prefix}{shown}{'...' if start + width < len(source) else ''}\n  {' ' * len(prefix)}{pad}^"
 
 
 def _error(text: str, tok, message: str, cls=QstsSyntaxError, hint: str = "") -> QstsSyntaxError:
@@ -140,8 +148,8 @@ def _syntax_error(text: str, err: lark.exceptions.UnexpectedInput) -> QstsSyntax
     elif isinstance(err, lark.exceptions.UnexpectedToken) and err.token.type != "$END":
         kind = {"NAME": "name ", "NUMBER": "number "}.get(err.token.type, "")
         message = f"unexpected {kind}{str(err.token)!r}"
-    else:  # the input ended too soon
-        lines = text.split("\n")
+    else:  # the input ended too soon: point just past its last character
+        lines = text.rstrip().split("\n")
         line, column = len(lines), len(lines[-1]) + 1
         message = "unexpected end of input"
     # `accepts` simulates the pending reductions, so it is sharper than `expected`

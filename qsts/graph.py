@@ -161,12 +161,6 @@ def tree_size(root: Node) -> int:
     return size[root]
 
 
-def variables(roots: Iterable[Node]) -> tuple[str, ...]:
-    """Variable names in order of first appearance, reading left to right."""
-    names = [n.value for n in topological(roots) if n.op == VAR]
-    return tuple(names)
-
-
 def parent_counts(roots: Iterable[Node]) -> dict[Node, int]:
     """Number of parent edges of each node (a parent using a child twice, as in
     `a*a`, counts twice: reverse mode sums two contributions there)."""

@@ -63,8 +63,8 @@ def _call(name: str) -> Callable[..., Node]:
     return build
 
 
-cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside = map(
-    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside".split())
+cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside, abs_ = map(
+    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside abs".split())
 
 
 def ZERO(*_):
@@ -110,8 +110,10 @@ _ROWS = [
        token="/", symbol="/", precedence=PRODUCT, callable=False, python="{} / {}",
        simplify=lambda a, b: a if is_const(b, 1) else -a if is_const(b, -1) else None),
     Op("pow", 2, K.ieee(math.pow, np.power), np.power,
-       # n*a^(n-1) keeps a constant exponent's rule finite for a < 0 and a = 0
-       (lambda g, y, a, b: g * (b * a ** (b - 1)), lambda g, y, a, b: g * (y * log(a))),
+       # n*a^(n-1) keeps a constant exponent's rule finite for a < 0 and a = 0 (and x^0 has none);
+       # d/db uses log(a) with a = 0 read as 1, so the limit 0 comes out at a = 0 (as JAX does)
+       (lambda g, y, a, b: None if is_const(b, 0) else g * (b * a ** (b - 1)),
+        lambda g, y, a, b: g * (y * log(a + heaviside(-abs_(a), 1)))),
        token="^", symbol="^", precedence=POWER, right_assoc=True,
        simplify=lambda a, b: a if is_const(b, 1) else None),
     Op("neg", 1, float.__neg__, np.negative, (lambda g, y, a: -g,),

@@ -13,9 +13,10 @@ from .ops import ATOM, OPS, UNARY, CONSTANTS
 _NAMED = {v: k for k, v in CONSTANTS.items()}
 
 
-def number(value: float) -> str:
-    """Full precision (`repr`), integers without `.0`, inf as `1e999` so it parses back."""
-    if value in _NAMED:
+def number(value: float, names: bool = True) -> str:
+    """Full precision (`repr`), integers without `.0`, inf as `1e999` so it parses
+    back; with `names`, the values of pi and e print as `pi` and `e`."""
+    if names and value in _NAMED:
         return _NAMED[value]
     if math.isinf(value):
         return "1e999" if value > 0 else "-1e999"

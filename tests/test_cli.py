@@ -68,10 +68,24 @@ def test_graph_with_gradient(capsys):
     (["eval", "x", "x=abc"], "bad value for x"),
     (["eval", "x", "x"], "expected name=value"),
     (["eval", "x", "pi=3", "x=1"], "'pi' is the constant"),
+    (["eval", "x", "x=1", "x=2"], "x is given twice"),
+    (["diff", "-x^2", "-x"], "must be a name, got '-x'"),
+    (["diff", "x", "1+"], "must be a name"),
+    (["diff", "x", "pi"], "'pi' is a constant or function name"),
 ])
 def test_bad_input_exits_2_with_the_error_on_stderr(capsys, argv, words):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and err.startswith("qsts: error:") and words in err
+
+
+def test_results_print_every_digit_not_names(capsys):
+    assert run(capsys, "eval", "exp(1)") == (0, "2.718281828459045\n", "")
+    assert run(capsys, "eval", "4*atan(1)") == (0, "3.141592653589793\n", "")
+    assert run(capsys, "postfix", "3.141592653589793*x") == (0, "3.141592653589793 x *\n", "")
+
+
+def test_double_dash_before_an_expression(capsys):
+    assert run(capsys, "eval", "--", "-x", "x=3") == (0, "-3\n", "")
 
 
 def test_syntax_error_shows_caret(capsys):

@@ -65,7 +65,7 @@ def test_wrong_number_of_arguments():
 def test_function_names_are_not_variables():
     with pytest.raises(QstsSyntaxError, match="'sin' is a function"):
         qsts.parse("sin + 1")
-    with pytest.raises(QstsSyntaxError, match="'neg' is a function"):
+    with pytest.raises(QstsSyntaxError, match="'neg' is a reserved name"):
         qsts.parse("neg * 2")
 
 
@@ -92,10 +92,42 @@ def test_function_names_cannot_be_keywords():
         qsts.evaluate("x", x=1, sin=3)
 
 
-@pytest.mark.parametrize("value", ["abc", None, 1 + 2j, [1, "a"], object(), 10 ** 400, np.array(["a"])])
+@pytest.mark.parametrize("value", ["abc", "1.5", None, 1 + 2j, [1, "a"], ["1.5"], [[1, 2], [3]], object(),
+                                   10 ** 400, [10 ** 400], np.array(["a"]), np.str_("1.5"),
+                                   np.ma.masked_array([1.0, 2.0], mask=[0, 1]), np.array([1 + 1j])])
 def test_values_must_be_real(value):
-    with pytest.raises(InputValueError, match="x must"):
+    with pytest.raises(InputValueError, match="x "):
         qsts.evaluate("x", x=value)
+    with pytest.raises(InputValueError, match="x "):
+        qsts.grad("x", x=value)
+
+
+def test_shapes_must_broadcast():
+    with pytest.raises(InputValueError, match="do not broadcast"):
+        qsts.evaluate("x+y", x=np.ones(3), y=np.ones(4))
+    with pytest.raises(InputValueError, match="do not broadcast"):
+        qsts.grad("x+y", x=np.ones(3), y=np.ones(4))
+    with pytest.raises(InputValueError, match="do not broadcast"):
+        qsts.compile("x+y").grad(x=np.ones(3), y=np.ones(4))
+
+
+def test_non_ascii_digits_and_spaces_are_not_numbers_or_whitespace():
+    for text in ["\u0663*x", "\uff11+x", "x\u00a0+ 1", "x\u2003+1", "x\x1c+1"]:
+        with pytest.raises(QstsSyntaxError, match="unexpected character"):
+            qsts.parse(text)
+
+
+def test_caret_with_tabs_trailing_blank_lines_and_long_lines():
+    with pytest.raises(QstsSyntaxError) as info:
+        qsts.parse("x\t\t$")
+    assert str(info.value).splitlines()[-2:] == ["  x\t\t$", "   \t\t^"]
+    with pytest.raises(QstsSyntaxError) as info:
+        qsts.parse("x +\n\n")
+    assert (info.value.line, info.value.column) == (1, 4)
+    with pytest.raises(QstsSyntaxError) as info:
+        qsts.parse("x+" * 50_000 + "$")
+    context = str(info.value).splitlines()[-2:]
+    assert len(context[0]) < 100 and context[1].index("^") == context[0].index("$")
 
 
 def test_expression_must_be_text():
@@ -134,7 +166,8 @@ def test_fuzz_only_qsts_errors_escape(text):
         e = qsts.parse(text)
     except QstsError:
         return
-    values = {v: 0.5 for v in e.variables}
     with np.errstate(all="raise"):
-        qsts.value_and_grad(e, **values)
+        for value in (0.5, 0.0, -1e308, np.array([0.0, -1.0, 1e999, np.nan])):
+            values = {v: value for v in e.variables}
+            qsts.value_and_grad(e, **values)
         str(qsts.diff(e, "x"))

@@ -89,6 +89,8 @@ def test_scalar_and_array_kernels_agree(name):
     with np.errstate(all="ignore"):
         array = op.array(*columns)
     assert np.allclose(scalar, array, rtol=1e-14, atol=0, equal_nan=True), name
+    numbers = ~np.isnan(scalar)  # and the sign of zero (a NaN's sign means nothing)
+    assert np.array_equal(np.signbit(scalar[numbers]), np.signbit(array[numbers])), name
 
 
 @pytest.mark.parametrize("text, values, expected", [
