@@ -40,8 +40,9 @@ def _body(program: Program, safe: bool, indent: str) -> tuple[list[str], dict[in
     for ins in program.instructions:
         op = OPS[ins.op]
         args = [names[a] for a in ins.args]
-        if op.python and not safe:
-            expr = op.python.format(*args)
+        python = (op.python(*args) if callable(op.python) else op.python.format(*args)) if op.python else None
+        if python and not safe:
+            expr = python
         else:
             expr = f"{'k' if safe else 'f'}_{op.name}({', '.join(args)})"
         names[ins.out] = f"s{ins.out}"

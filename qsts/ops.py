@@ -45,7 +45,9 @@ class Op:
     commutative: bool = False
     callable: bool = True     # may be written name(...)
     simplify: Optional[Callable[..., Optional[Node]]] = None  # local, IEEE-safe rewrites
-    python: str = ""          # Python operator template for compiled scalar code, e.g. "{} + {}"
+    # Python for compiled scalar code: a template ("{} + {}"), or a function of the
+    # argument texts returning the code or None (then the fast kernel is called)
+    python: str | Callable[..., Optional[str]] = ""
 
     def __post_init__(self):
         if not self.token:
@@ -77,12 +79,26 @@ def _fold_identity(value: float) -> Callable[[Node, Node], Optional[Node]]:
     return lambda a, b: a if is_const(b, value) else None
 
 
+def _negated(u: Node) -> bool:
+    """`u` is -v for an expression v (not a number: -2 stays a number)."""
+    return u.op == "neg" and constant_value(u) is None
+
+
+def _simplify_add(a: Node, b: Node) -> Optional[Node]:
+    """`x + 0 -> x` (up to the sign of zero: -0.0 + 0.0 is 0.0), `a + -v -> a - v` (exact)."""
+    if is_const(b, 0):
+        return a
+    if _negated(b):
+        return a - b.args[0]
+    return None
+
+
 def _simplify_mul(c: Node, u: Node) -> Optional[Node]:
-    """`1*u -> u`, `-1*u -> -u`, `c*-u -> (-c)*u` (sign flips are exact). Never
-    `0*u -> 0`: u may be inf or nan."""
+    """`1*u -> u`, `-1*u -> -u`, `c*-u -> (-c)*u`, `a*-v -> -(a*v)` (sign flips are
+    exact, and moving them out lets `+` absorb them). Never `0*u -> 0`: u may be inf or nan."""
     value = constant_value(c)
     if value is None:
-        return None
+        return -(c * u.args[0]) if _negated(u) else None
     if value == 1:
         return u
     if value == -1:
@@ -97,11 +113,11 @@ def _simplify_mul(c: Node, u: Node) -> Optional[Node]:
 _ROWS = [
     Op("add", 2, float.__add__, np.add, (lambda g, y, a, b: g, lambda g, y, a, b: g),
        token="+", symbol="+", precedence=SUM, commutative=True, callable=False, python="{} + {}",
-       # x + 0 -> x holds up to the sign of zero (-0.0 + 0.0 is 0.0)
-       simplify=lambda a, b: b if is_const(a, 0) else a if is_const(b, 0) else None),
+       simplify=lambda a, b: _simplify_add(a, b) or _simplify_add(b, a)),
     Op("sub", 2, float.__sub__, np.subtract, (lambda g, y, a, b: g, lambda g, y, a, b: -g),
        token="-", symbol="-", precedence=SUM, callable=False, python="{} - {}",
-       simplify=lambda a, b: a if is_const(b, 0) else -b if is_const(a, 0) else None),
+       simplify=lambda a, b: (a if is_const(b, 0) else -b if is_const(a, 0)
+                              else a + b.args[0] if _negated(b) else None)),
     Op("mul", 2, float.__mul__, np.multiply, (lambda g, y, a, b: g * b, lambda g, y, a, b: g * a),
        token="*", symbol="*", precedence=PRODUCT, commutative=True, callable=False, python="{} * {}",
        simplify=lambda a, b: _simplify_mul(a, b) or _simplify_mul(b, a)),
@@ -109,13 +125,14 @@ _ROWS = [
        (lambda g, y, a, b: g / b, lambda g, y, a, b: -(g * y) / b),
        token="/", symbol="/", precedence=PRODUCT, callable=False, python="{} / {}",
        simplify=lambda a, b: a if is_const(b, 1) else -a if is_const(b, -1) else None),
-    Op("pow", 2, K.ieee(math.pow, np.power), np.power,
+    Op("pow", 2, K.ieee(math.pow, np.power), K.power,
        # n*a^(n-1) keeps a constant exponent's rule finite for a < 0 and a = 0 (and x^0 has none);
        # d/db uses log(a) with a = 0 read as 1, so the limit 0 comes out at a = 0 (as JAX does)
        (lambda g, y, a, b: None if is_const(b, 0) else g * (b * a ** (b - 1)),
         lambda g, y, a, b: g * (y * log(a + heaviside(-abs_(a), 1)))),
        token="^", symbol="^", precedence=POWER, right_assoc=True,
-       simplify=lambda a, b: a if is_const(b, 1) else None),
+       simplify=lambda a, b: a if is_const(b, 1) else None,
+       python=lambda a, b: f"{a} * {a}" if b == "2.0" else None),  # x*x is pow(x, 2), correctly rounded
     Op("neg", 1, float.__neg__, np.negative, (lambda g, y, a: -g,),
        symbol="-", precedence=UNARY, callable=False, python="-{}",
        simplify=lambda a: a.args[0] if a.op == "neg" else None),
