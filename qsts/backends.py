@@ -132,8 +132,9 @@ def keyword_entry(program: Program, safe: Callable, pack: str) -> Callable:
 
 # ---------------------------------------------------------------- array
 
-CHUNK = 256          # reductions sum per CHUNK points, then exactly: blocking never changes a bit
-WORKING_SET = 1 << 19  # bytes of temporaries per thread that should stay in cache
+CHUNK = 256              # reductions sum per CHUNK points, then exactly: blocking never changes a bit
+WORKING_SET = 2 << 20    # bytes of temporaries per thread: about one core's L2
+MIN_BLOCK = 16 * CHUNK   # below this, Python's cost per instruction outweighs the cache's help
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -149,9 +150,10 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def block_size(program: Program) -> int:
-    """Points per block: the temporaries of one block fill about WORKING_SET."""
+    """Points per block: the temporaries of one block fill about WORKING_SET, but a
+    block is never so small that interpreting the program dominates."""
     per_point = 8 * max(1, len(program.temporaries))
-    return max(CHUNK, min(1 << 16, (WORKING_SET // per_point) // CHUNK * CHUNK))
+    return max(MIN_BLOCK, min(1 << 16, (WORKING_SET // per_point) // CHUNK * CHUNK))
 
 
 def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool],
