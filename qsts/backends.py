@@ -58,44 +58,49 @@ def scalar_source(program: Program, safe: bool) -> str:
     return "\n".join([f"def program({params}):", *lines, f"    return ({outputs})"]) + "\n"
 
 
-class Slow(Exception):
-    """Raised by a keyword entry when its inputs are not exactly one float per name."""
-
-
 def entry_source(program: Program, pack: str) -> str:
-    """A function of the keyword dict `V` for the common case, all floats.
+    """Source of `make(...)`, which returns `entry(**V)`: the keyword fast path.
 
-    `pack` lays out the result from `o[k]`, output k (e.g. `o[0], {N0: o[1]}`):
-    the names are the namespace's N0, N1, ..., never text in the code. Anything
-    unusual (a missing name, an int, an array) raises Slow or KeyError, and the
-    caller takes the checked path.
+    `entry` takes the caller's keywords itself, unpacks them by the names N0,
+    N1, ... (closure cells, never text in the code), checks for exactly one
+    float per name, and runs the straight-line program; anything else (a
+    missing name, an int, an array) goes to SLOW(V), the checked path. `pack`
+    lays out the result from output k as `{k}` (e.g. `{0}, {{N0: {1}}}`). Everything the
+    body calls is a closure cell too: faster to reach than globals.
     """
     n = len(program.inputs)
     lines, names = _body(program, False, "        ")
     outputs = [names[o] for o in program.outputs]
-    fast_pack = pack.format(*outputs) if outputs else pack
+    fast_pack = pack.format(*outputs)
     safe_pack = pack.format(*(f"o[{k}]" for k in range(len(outputs))))
     params = ", ".join(f"s{i}" for i in range(n))
-    head = [
-        "def entry(V):",
-        f"    if len(V) != {n}: raise Slow",
-        *[f"    s{i} = V[N{i}]" for i in range(n)],
-    ]
+    body = [f"    if len(V) != {n}: return SLOW(V)"]
     if n:
-        head.append("    if " + " or ".join(f"type(s{i}) is not float" for i in range(n)) + ": raise Slow")
-    return "\n".join([
-        *head,
+        body += [
+            "    try:",
+            *[f"        s{i} = V[N{i}]" for i in range(n)],
+            "    except KeyError:",
+            "        return SLOW(V)",
+            "    if " + " or ".join(f"T(s{i}) is not F" for i in range(n)) + ": return SLOW(V)",
+        ]
+    body += [
         "    try:",
         *(lines or ["        pass"]),
         "    except (ArithmeticError, ValueError):",  # 1/0, log(0), exp(1000): IEEE answers instead
         f"        o = SAFE({params})",
         f"        return {safe_pack}",
         f"    return {fast_pack}",
-    ]) + "\n"
+    ]
+    code = "\n".join(body)
+    cells = sorted({"SAFE", "SLOW", "T", "F", *(f"N{i}" for i in range(n)),
+                    *(w for w in ("INF", "NAN") if w in code),
+                    *(f"f_{op}" for op in OPS if f"f_{op}(" in code)})
+    return "\n".join([f"def make({', '.join(cells)}):", "  def entry(**V):",
+                      *("  " + line for line in body), "  return entry"]) + "\n"
 
 
 def _namespace() -> dict:
-    ns: dict = {"INF": math.inf, "NAN": math.nan, "Slow": Slow}
+    ns: dict = {"INF": math.inf, "NAN": math.nan}
     for op in OPS.values():
         ns[f"k_{op.name}"] = op.scalar
         ns[f"f_{op.name}"] = getattr(op.scalar, "fast", op.scalar)
@@ -124,10 +129,15 @@ def scalar_function(program: Program) -> tuple[Callable, str]:
     return run, fast_source
 
 
-def keyword_entry(program: Program, safe: Callable, pack: str) -> Callable:
-    """The compiled fast path `entry(values_dict)`; see `entry_source`."""
-    names = {f"N{i}": name for i, name in enumerate(program.inputs)}
-    return _define(entry_source(program, pack), "entry", SAFE=safe, **names)
+def keyword_entry(program: Program, safe: Callable, slow: Callable, pack: str) -> Callable:
+    """The compiled fast path `entry(**values)`; see `entry_source`."""
+    source = entry_source(program, pack)
+    make = _define(source, "make")
+    ns = _namespace()
+    cells = {"SAFE": safe, "SLOW": slow, "T": type, "F": float,
+             **{f"N{i}": name for i, name in enumerate(program.inputs)}}
+    wanted = make.__code__.co_varnames[:make.__code__.co_argcount]
+    return make(**{k: cells[k] if k in cells else ns[k] for k in wanted})
 
 
 # ---------------------------------------------------------------- array

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import Slow, keyword_entry, run_arrays, scalar_function
+from .backends import keyword_entry, run_arrays, scalar_function
 from .diff import gradient
 from .evaluate import coerce, unbroadcast
 from .expression import Expression
@@ -20,16 +20,20 @@ from .program import Program, compile_program
 
 
 class _Compiled:
-    """One program with its scalar function and keyword fast path."""
+    """One program, its scalar function, and its keyword fast path."""
 
-    def __init__(self, roots, inputs, pack: str):
+    def __init__(self, roots, inputs, pack: str, slow):
         self.program: Program = compile_program(roots, inputs)
         self.scalar, self.source = scalar_function(self.program)
-        self.entry = keyword_entry(self.program, self.scalar.safe, pack)
+        self.entry = keyword_entry(self.program, self.scalar.safe, slow, pack)
 
 
 class Function:
     """A compiled expression. Build with `qsts.compile`.
+
+    `f(**values)`, `f.grad(**values)` and `f.value_and_grad(**values)` take one
+    number or array per variable; with numbers they run generated straight-line
+    Python, with arrays the blocked numpy backend.
 
     >>> import qsts
     >>> f = qsts.compile("(x+y)+x*(x+y)")
@@ -41,88 +45,63 @@ class Function:
         self.expression = expression
         self.variables: tuple[str, ...] = expression.variables
         self._block, self._threads = block, threads
-        self._value = self._both = self._hess = None
-        self._both_compiled()  # compile value and gradient now: calls only run
-
-    # ------------------------------------------------------------ programs
-    def _value_compiled(self) -> _Compiled:
-        if self._value is None:
-            self._value = _Compiled([self.expression.root], self.variables, "{}")
-        return self._value
-
-    def _both_compiled(self) -> _Compiled:
-        if self._both is None:
-            grads = [g.root for g in self.expression.gradient()]
-            partials = ", ".join(f"N{i}: {{}}" for i in range(len(grads)))
-            self._both = _Compiled([self.expression.root, *grads], self.variables, f"({{}}, {{{{{partials}}}}})")
-        return self._both
-
-    def _hessian_compiled(self) -> _Compiled:
-        if self._hess is None:
-            rows = [gradient(g.root, self.variables) for g in self.expression.gradient()]
-            self._hess = _Compiled([h for row in rows for h in row], self.variables, "None")
-        return self._hess
+        self._value = self._hess = None
+        grads = [g.root for g in expression.gradient()]
+        partials = "{{" + ", ".join(f"N{i}: {{{i + 1}}}" for i in range(len(grads))) + "}}"
+        roots = [expression.root, *grads]
+        self._both = _Compiled(roots, self.variables, f"({{0}}, {partials})", self._slow_value_and_grad)
+        # The public methods are the generated entries themselves: one call, no wrapper.
+        self.value_and_grad = self._both.entry
+        self.grad = keyword_entry(self._both.program, self._both.scalar.safe, self._slow_grad, partials)
 
     @property
     def source(self) -> str:
         """The generated Python of value and gradient (for reading, not editing)."""
-        return self._both_compiled().source
+        return self._both.source
 
     @property
     def program(self) -> Program:
         """The flat program of value and gradient."""
-        return self._both_compiled().program
+        return self._both.program
 
-    # ------------------------------------------------------------ calls
     def __call__(self, **values):
         """The value at `values` (numbers, or arrays evaluated pointwise)."""
-        compiled = self._value or self._value_compiled()
-        try:
-            return compiled.entry(values)  # all floats: straight-line code, no checks left
-        except (Slow, KeyError):
-            pass
-        (value,) = self._run(compiled, values, per_input=False, n_extra=0)
-        return value
-
-    def value_and_grad(self, **values):
-        """(value, {name: partial}); with arrays, each partial has its input's shape."""
-        try:
-            return self._both.entry(values)
-        except (Slow, KeyError):
-            pass
-        value, *partials = self._run(self._both, values, per_input=True, n_extra=len(self.variables))
-        return value, dict(zip(self.variables, partials))
-
-    def grad(self, **values) -> dict:
-        """{name: partial} in `variables` order."""
-        return self.value_and_grad(**values)[1]
+        if self._value is None:
+            self._value = _Compiled([self.expression.root], self.variables, "{0}", self._slow_value)
+        return self._value.entry(**values)
 
     def hessian(self, **values) -> np.ndarray:
         """Second partials as an (n, n) array in `variables` order (scalar inputs)."""
+        if self._hess is None:
+            rows = [gradient(g.root, self.variables) for g in self.expression.gradient()]
+            self._hess = _Compiled([h for row in rows for h in row], self.variables, "None", None)
         args = self._args(values)
         if any(isinstance(a, np.ndarray) for a in args):
             from .errors import InputValueError
 
             raise InputValueError("hessian takes scalar values")
         n = len(self.variables)
-        return np.array(self._hessian_compiled().scalar(*args), dtype=np.float64).reshape(n, n)
+        return np.array(self._hess.scalar(*args), dtype=np.float64).reshape(n, n)
+
+    # The checked paths: ints, arrays, missing or unknown names.
+    def _slow_value(self, values: dict):
+        return self._run(self._value, values, n_extra=0)[0]
+
+    def _slow_value_and_grad(self, values: dict):
+        value, *partials = self._run(self._both, values, n_extra=len(self.variables))
+        return value, dict(zip(self.variables, partials))
+
+    def _slow_grad(self, values: dict):
+        return self._slow_value_and_grad(values)[1]
 
     # ------------------------------------------------------------ mechanism
     def _args(self, values: dict) -> list:
-        names = self.variables
-        if len(values) == len(names):
-            try:
-                args = [values[n] for n in names]
-            except KeyError:
-                args = None
-            if args is not None and all(type(a) is float for a in args):
-                return args  # the common case, checked cheaply
         from .api import bind  # full checks and messages (api imports this module)
 
         env = bind(self.expression, values)
-        return [env[n] for n in names]
+        return [env[n] for n in self.variables]
 
-    def _run(self, compiled: _Compiled, values: dict, per_input: bool, n_extra: int) -> list:
+    def _run(self, compiled: _Compiled, values: dict, n_extra: int) -> list:
         from .api import out_shape
 
         args = self._args(values)
