@@ -339,7 +339,10 @@ def memory(n):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100,000 points and 1M for memory (a smoke run)")
+    parser.add_argument("--only", default="compile,point,many,memory",
+                        help="comma-separated sections to run (default: all)")
     opts = parser.parse_args()
+    sections = set(opts.only.split(","))
     n_many, n_mem = (100_000, 1_000_000) if opts.quick else (1_000_000, 10_000_000)
 
     gen = generated_expression()
@@ -349,19 +352,22 @@ def main() -> None:
     print(f"\npython {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} cores, "
           f"{platform.machine()}; dag1000: {e.node_count} unique nodes, tree of {e.tree_size}, "
           f"{len(gen)} characters")
-    _, rows = compile_times(gen)  # first, so SymPy's set-up is timed once, then reused
-    print("\n## Compile the 1,000-node expression (text to first value and gradient)\n")
-    q = rows["qsts parse+diff+generate+first call"]
-    for k, t in rows.items():
-        print(f"- {k}: {fmt(t)}" + ("" if t is q else f" ({t / q:.3g}x qsts)"))
-    table("Value and gradient at one point (time per call)", one_point(exprs))
-    table(f"Value and gradient at {n_many:,} points (time per call)", many_points(exprs, n_many))
-
-    text, n, inputs, outputs, peak, elapsed = memory(n_mem)
-    print(f"\n## Memory: value and gradient of `{text}` at {n:,} points\n")
-    print(f"- inputs {inputs / 1e6:.0f} MB (allocated before the call), outputs {outputs / 1e6:.0f} MB")
-    print(f"- peak allocated during the call: {peak / 1e6:.1f} MB = outputs + {(peak - outputs) / 1e6:.1f} MB "
-          f"working set; {fmt(elapsed)}")
+    if "compile" in sections:
+        _, rows = compile_times(gen)  # first, so SymPy's set-up is timed once, then reused
+        print("\n## Compile the 1,000-node expression (text to first value and gradient)\n")
+        q = rows["qsts parse+diff+generate+first call"]
+        for k, t in rows.items():
+            print(f"- {k}: {fmt(t)}" + ("" if t is q else f" ({t / q:.3g}x qsts)"))
+    if "point" in sections:
+        table("Value and gradient at one point (time per call)", one_point(exprs))
+    if "many" in sections:
+        table(f"Value and gradient at {n_many:,} points (time per call)", many_points(exprs, n_many))
+    if "memory" in sections:
+        text, n, inputs, outputs, peak, elapsed = memory(n_mem)
+        print(f"\n## Memory: value and gradient of `{text}` at {n:,} points\n")
+        print(f"- inputs {inputs / 1e6:.0f} MB (allocated before the call), outputs {outputs / 1e6:.0f} MB")
+        print(f"- peak allocated during the call: {peak / 1e6:.1f} MB = outputs + {(peak - outputs) / 1e6:.1f} MB "
+              f"working set; {fmt(elapsed)}")
 
 
 if __name__ == "__main__":
