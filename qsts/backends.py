@@ -172,16 +172,16 @@ def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool
     length n. Output k is an array of n values, or, where `summed[k]`, the sum over
     the points (as a float): computed per block, so no full array is kept.
     """
-    block = block or block_size(program)
-    if block % CHUNK:
-        raise ValueError("block must be a multiple of CHUNK")
+    block = min(block or block_size(program), -(-max(n, 1) // CHUNK) * CHUNK)
     n_chunks = -(-n // CHUNK)
     outputs = [np.zeros(n_chunks) if s else np.empty(n) for s in summed]
     starts = list(range(0, n, block))
     workers = min(workers or threads(), len(starts))
 
     def work(mine: Sequence[int]) -> None:
-        buffers = np.empty((program.n_slots, block))
+        first_temporary = program.n_slots - len(program.temporaries)
+        rows = np.empty((len(program.temporaries), block))
+        buffers = [None] * first_temporary + list(rows)  # inputs and constants need no buffer
         values: list = [None] * program.n_slots
         for i, name in enumerate(program.inputs):
             values[i] = inputs[i]
@@ -224,7 +224,7 @@ def _run_block(program, inputs, values, buffers, start, stop, outputs, summed):
         if isinstance(x, np.ndarray):
             values[i] = x[start:stop]
     for ins in program.instructions:
-        out = buffers[ins.out, :m]
+        out = buffers[ins.out][:m]
         values[ins.out] = OPS[ins.op].array(*[values[a] for a in ins.args], out=out)
     first = start // CHUNK
     for k, slot in enumerate(program.outputs):

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import keyword_entry, run_arrays, scalar_function
+from .backends import CHUNK, keyword_entry, run_arrays, scalar_function
+from .graph import topological
 from .diff import gradient
 from .evaluate import coerce, unbroadcast
 from .expression import Expression
@@ -42,6 +43,16 @@ class Function:
     """
 
     def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None):
+        from .errors import QstsError
+
+        if block is not None and (type(block) is not int or block <= 0 or block % CHUNK):
+            raise QstsError(f"block must be a positive multiple of {CHUNK}, got {block!r}")
+        if threads is not None and (type(threads) is not int or threads <= 0):
+            raise QstsError(f"threads must be a positive whole number, got {threads!r}")
+        present = {n.value for n in topological([expression.root]) if n.op == "var"}
+        if not present <= set(expression.variables):
+            raise QstsError(f"the expression uses {sorted(present - set(expression.variables))} "
+                            "beyond its variables")
         self.expression = expression
         self.variables: tuple[str, ...] = expression.variables
         self._block, self._threads = block, threads
@@ -64,24 +75,29 @@ class Function:
         """The flat program of value and gradient."""
         return self._both.program
 
-    def __call__(self, **values):
+    def __call__(self, /, **values):
         """The value at `values` (numbers, or arrays evaluated pointwise)."""
         if self._value is None:
             self._value = _Compiled([self.expression.root], self.variables, "{0}", self._slow_value)
         return self._value.entry(**values)
 
-    def hessian(self, **values) -> np.ndarray:
+    def hessian(self, /, **values) -> np.ndarray:
         """Second partials as an (n, n) array in `variables` order (scalar inputs)."""
-        if self._hess is None:
-            rows = [gradient(g.root, self.variables) for g in self.expression.gradient()]
-            self._hess = _Compiled([h for row in rows for h in row], self.variables, "None", None)
+        n = len(self.variables)
+        upper = [(i, j) for i in range(n) for j in range(i, n)]
+        if self._hess is None:  # the upper triangle only: mirrored, so exactly symmetric
+            grads = self.expression.gradient()
+            second = [gradient(grads[i].root, [self.variables[j]])[0] for i, j in upper]
+            self._hess = _Compiled(second, self.variables, "None", None)
         args = self._args(values)
         if any(isinstance(a, np.ndarray) for a in args):
             from .errors import InputValueError
 
             raise InputValueError("hessian takes scalar values")
-        n = len(self.variables)
-        return np.array(self._hess.scalar(*args), dtype=np.float64).reshape(n, n)
+        h = np.empty((n, n))
+        for (i, j), v in zip(upper, self._hess.scalar(*args)):
+            h[i, j] = h[j, i] = v
+        return h
 
     # The checked paths: ints, arrays, missing or unknown names.
     def _slow_value(self, values: dict):

@@ -37,6 +37,12 @@ def div(a: float, b: float) -> float:
     return a / b
 
 
+def pow_(a: float, b: float) -> float:
+    """math.pow, but x^2 as x*x: correctly rounded, as numpy's square (libm's pow is
+    off by an ulp at times), so every backend gives the same bits."""
+    return a * a if b == 2.0 else math.pow(a, b)
+
+
 def sign(a: float) -> float:
     return 1.0 if a > 0 else -1.0 if a < 0 else a * 0.0 + 0.0  # 0 -> 0.0, nan -> nan
 
@@ -101,7 +107,10 @@ def scalar_only(name: str) -> Callable:
     """Array kernel of a reduction that is, for now, defined on scalars only."""
 
     def kernel(a, out=None):
-        if np.ndim(a) or out is not None:
+        if np.ndim(a) == 0 and out is not None:  # a scalar in an array program: broadcast it
+            out[...] = a
+            return out
+        if np.ndim(a):
             from .errors import InputValueError
 
             raise InputValueError(f"{name}() of an array is not supported yet; pass scalars")

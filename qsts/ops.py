@@ -125,7 +125,7 @@ _ROWS = [
        (lambda g, y, a, b: g / b, lambda g, y, a, b: -(g * y) / b),
        token="/", symbol="/", precedence=PRODUCT, callable=False, python="{} / {}",
        simplify=lambda a, b: a if is_const(b, 1) else -a if is_const(b, -1) else None),
-    Op("pow", 2, K.ieee(math.pow, np.power), K.power,
+    Op("pow", 2, K.ieee(K.pow_, np.power), K.power,
        # n*a^(n-1) keeps a constant exponent's rule finite for a < 0 and a = 0 (and x^0 has none);
        # d/db uses log(a) with a = 0 read as 1, so the limit 0 comes out at a = 0 (as JAX does)
        (lambda g, y, a, b: None if is_const(b, 0) else g * (b * a ** (b - 1)),

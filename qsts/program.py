@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .graph import CONST, VAR, Node, topological, var
+from .ops import OPS
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,19 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
     slot: dict[Node, int] = {}
     for i, name in enumerate(inputs):
         slot[var(name)] = i
-    constants = []
+    # Subexpressions of constants only (-1 is neg(1), 1/3 is div(1, 3)) are folded
+    # here, with the same IEEE kernels, so backends see plain numbers.
+    folded: dict[Node, float] = {}
     for node in order:
         if node.op == CONST:
+            folded[node] = node.value
+        elif node.args and all(a in folded for a in node.args):
+            folded[node] = OPS[node.op].scalar(*(folded[a] for a in node.args))
+    constants = []
+    for node in order:
+        if node in folded:
             slot[node] = len(inputs) + len(constants)
-            constants.append((slot[node], node.value))
+            constants.append((slot[node], folded[node]))
     n_fixed = len(inputs) + len(constants)
 
     last_use = {}
@@ -64,7 +73,9 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
     n_slots = n_fixed
     instructions = []
     for k, node in enumerate(order):
-        if node.op in (CONST, VAR):
+        if node in folded:
+            continue
+        if node.op == VAR:
             if node not in slot:
                 raise KeyError(node.value)  # a variable the caller did not list as input
             continue

@@ -139,3 +139,39 @@ def test_bad_input_to_compiled_functions():
         f(x=1.0, y=2.0, z=3.0)
     with pytest.raises(qsts.InputValueError):
         f(x="a", y=1.0)
+
+
+def test_any_identifier_can_be_a_variable_of_a_function():
+    f = qsts.compile("self*x + lambda_ - V*SLOW")
+    values = {"self": 1.0, "x": 2.0, "lambda_": 3.0, "V": 4.0, "SLOW": 5.0}
+    assert f(**values) == -15.0 and f.grad(**values)["self"] == 2.0
+    assert f.hessian(**values)[0, 1] == 1.0
+
+
+def test_reductions_of_scalars_inside_array_calls():
+    f = qsts.compile("sum(y) + x")
+    assert np.array_equal(f(x=np.arange(3.0), y=2.0), [2.0, 3.0, 4.0])
+    assert f.grad(x=np.arange(3.0), y=2.0)["y"] == 3.0
+
+
+def test_block_and_threads_are_checked():
+    for options in [{"block": 100}, {"block": -256}, {"block": 256.0}, {"threads": 0}, {"threads": 1.5}]:
+        with pytest.raises(qsts.QstsError):
+            qsts.compile("x*y", **options)
+    assert qsts.compile("x", block=2 ** 33).grad(x=np.ones(3)) == {"x": pytest.approx(np.ones(3))}
+
+
+def test_hessian_is_exactly_symmetric():
+    f = qsts.compile("log(1+x^2*y^2)*sqrt(z+x*y)")
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        h = f.hessian(**{v: float(rng.uniform(0.1, 2)) for v in f.variables})
+        assert np.array_equal(h, h.T)
+
+
+@pytest.mark.parametrize("text", ["x^-1", "x^(1/2)", "x^(1+1)", "x^2", "x^3"])
+def test_constant_subexpressions_fold_to_the_same_bits_everywhere(text):
+    x = np.linspace(0.1, 50, 2001)
+    f = qsts.compile(text)
+    assert np.array_equal(f(x=x), qsts.evaluate(text, x=x))
+    assert [f(x=float(v)) for v in x[::50]] == [qsts.evaluate(text, x=float(v)) for v in x[::50]]
