@@ -145,6 +145,7 @@ def keyword_entry(program: Program, safe: Callable, slow: Callable, pack: str) -
 CHUNK = 256              # reductions sum per CHUNK points, then exactly: blocking never changes a bit
 WORKING_SET = 2 << 20    # bytes of temporaries per thread: about one core's L2
 MIN_BLOCK = 16 * CHUNK   # below this, Python's cost per instruction outweighs the cache's help
+MAX_WORKING_SET = 32 << 20  # ...unless a huge program would need more than this per thread
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -163,7 +164,8 @@ def block_size(program: Program) -> int:
     """Points per block: the temporaries of one block fill about WORKING_SET, but a
     block is never so small that interpreting the program dominates."""
     per_point = 8 * max(1, len(program.temporaries))
-    return max(MIN_BLOCK, min(1 << 16, (WORKING_SET // per_point) // CHUNK * CHUNK))
+    floor = max(CHUNK, min(MIN_BLOCK, (MAX_WORKING_SET // per_point) // CHUNK * CHUNK))
+    return max(floor, min(1 << 16, (WORKING_SET // per_point) // CHUNK * CHUNK))
 
 
 def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool],
