@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import math
 import operator
 import os
 import platform

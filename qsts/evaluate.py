@@ -10,7 +10,7 @@ oracle they are tested against.)
 from __future__ import annotations
 
 from numbers import Real
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 

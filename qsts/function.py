@@ -8,14 +8,13 @@ kept between calls, so no result can go stale.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
 from .backends import CHUNK, keyword_entry, run_arrays, scalar_function
 from .graph import topological
 from .diff import gradient
-from .evaluate import coerce, unbroadcast
+from .evaluate import unbroadcast
 from .expression import Expression
 from .program import Program, compile_program
 
