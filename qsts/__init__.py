@@ -4,17 +4,18 @@
 >>> qsts.grad("(x+y)+x*(x+y)", x=1, y=2)
 {'x': 5.0, 'y': 2.0}
 """
-from .api import check_grad, diff, evaluate, grad, parse, to_postfix, value_and_grad
+from .api import check_grad, diff, evaluate, grad, hessian, jacobian, parse, to_postfix, value_and_grad
 from .errors import (ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
                      QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
 from .expression import Expression
 from .function import Function, compile
+from .vector import VectorFunction
 
 __version__ = "0.1.0"
 
 __all__ = [
     "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression",
-    "compile", "Function",
+    "compile", "Function", "VectorFunction", "hessian", "jacobian",
     "QstsError", "QstsSyntaxError", "UnknownFunctionError", "ArityError", "ReservedNameError",
     "MissingVariableError", "UnknownVariableError", "InputValueError", "MissingRuleError",
 ]

@@ -50,22 +50,27 @@ def parse(expr: ExprLike, /) -> Expression:
 
 def bind(e: Expression, values: Mapping[str, object]) -> dict:
     """Check `values` against `e.variables` and coerce them to floats or arrays."""
+    return bind_names(e.variables, values)
+
+
+def bind_names(variables: tuple[str, ...], values: Mapping[str, object]) -> dict:
+    """Check `values` against the names `variables` and coerce them."""
     for name in values:
         if name in CONSTANTS:
             raise ReservedNameError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be given a value")
         if name in RESERVED:
             raise ReservedNameError(f"'{name}' is a function name and cannot be a variable")
-    missing = [v for v in e.variables if v not in values]
+    missing = [v for v in variables if v not in values]
     if missing:
         raise MissingVariableError(f"no value for variable{'s' if len(missing) > 1 else ''} "
                                    + ", ".join(repr(m) for m in missing))
-    known_names = set(e.variables)
+    known_names = set(variables)
     extra = [k for k in values if k not in known_names]
     if extra:
-        known = ", ".join(e.variables) or "none"
+        known = ", ".join(variables) or "none"
         raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
                                    f"(its variables: {known})")
-    return {k: coerce(k, values[k]) for k in e.variables}
+    return {k: coerce(k, values[k]) for k in variables}
 
 
 def out_shape(env: dict) -> tuple:
@@ -137,6 +142,34 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
         return e.gradient()[e.variables.index(var)]
     (d,) = gradient(e.root, [var])  # not in the expression: the derivative is 0
     return Expression(d, _present(e.variables, d))
+
+
+@functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls
+def _compiled(expr):
+    from .function import compile
+
+    return compile(expr)
+
+
+def hessian(expr: ExprLike, /, **values) -> np.ndarray:
+    """Second partials in `variables` order, by differentiating the gradient graph.
+
+    >>> hessian("x^2*y + y^3", x=1, y=2).tolist()
+    [[4.0, 2.0], [2.0, 12.0]]
+    """
+    return _compiled(parse(expr)).hessian(**values)
+
+
+def jacobian(exprs, /, **values) -> np.ndarray:
+    """Jacobian of several expressions: shape (outputs, variables), variables in
+    order of first appearance across the expressions.
+
+    >>> jacobian(["x*y", "x+z"], x=1, y=2, z=3).tolist()
+    [[2.0, 1.0, 0.0], [1.0, 0.0, 1.0]]
+    """
+    from .function import compile
+
+    return compile(list(exprs)).jacobian(**values)
 
 
 _CBRT_EPS = 2.0 ** (-52 / 3)  # cube root of machine epsilon

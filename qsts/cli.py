@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 from typing import Sequence
 
@@ -61,6 +63,10 @@ def cmd_graph(args) -> None:
     if args.grad:
         roots += [g.root for g in e.gradient()]
         names += [f"df/d{v}" for v in e.variables]
+    if args.render:
+        render(graph_dot(roots, names), args.render)
+        print(f"wrote {args.render}")
+        return
     if args.dot:
         print(graph_dot(roots, names))
         return
@@ -69,6 +75,20 @@ def cmd_graph(args) -> None:
         print(f"{len(topological(roots))} nodes in the DAG of value and gradient")
     else:
         print(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
+
+
+def render(dot_source: str, path: str) -> None:
+    """Draw DOT text to an .svg or .png file with Graphviz's `dot` program."""
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in ("svg", "png"):
+        raise QstsError(f"--render writes .svg or .png files, not {path!r}")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise QstsError("--render needs Graphviz's `dot` program, which is not installed "
+                        "(e.g. `apt-get install graphviz`); `--dot` prints the DOT text instead")
+    done = subprocess.run([dot, f"-T{fmt}", "-o", path], input=dot_source, text=True, capture_output=True)
+    if done.returncode:
+        raise QstsError(f"dot failed: {done.stderr.strip()[:200]}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     g = command("graph", cmd_graph, "show the DAG with its shared nodes", values=False)
     g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
+    g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg or FILE.png with Graphviz's dot")
     return p
 
 
@@ -101,7 +122,7 @@ def _version() -> str:
     return f"qsts {__version__}"
 
 
-_FLAGS = {"-h", "--help", "--dot", "--grad", "--version", "--"}
+_FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -141,8 +141,9 @@ class Function:
         return result
 
 
-def compile(expr, /, *, block: int | None = None, threads: int | None = None) -> Function:
-    """Compile `expr` once into a `Function` of value, gradient and Hessian.
+def compile(expr, /, *, block: int | None = None, threads: int | None = None):
+    """Compile `expr` once into a `Function` of value, gradient and Hessian; a
+    list of expressions gives a `VectorFunction` with a Jacobian.
 
     `block` (points per block, a multiple of 256) and `threads` tune the array
     backend; the defaults fit the block to the cache and use every core.
@@ -153,4 +154,12 @@ def compile(expr, /, *, block: int | None = None, threads: int | None = None) ->
     """
     from .api import parse
 
+    if isinstance(expr, (list, tuple)):
+        from .errors import QstsError
+        from .vector import VectorFunction
+
+        if not expr:
+            raise QstsError("compile needs at least one expression")
+        Function(parse(expr[0]), block, threads)  # checks the options the same way
+        return VectorFunction([parse(e) for e in expr], block, threads)
     return Function(parse(expr), block, threads)
