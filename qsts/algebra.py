@@ -1,9 +1,22 @@
 """Node construction with local simplification, for derivative rules.
 
 `parse` builds exactly what was written (`graph.make`); rules build through
-`apply`, which folds constants and drops identities, so `d/dx x^2` is `2*x` and
-not `1*(2*x^(2-1))`. Only IEEE-safe rewrites happen (each row's `simplify`):
-`0*x`, `x-x` and `x/x` are left alone, being nan, not 0 or 1, at inf or nan.
+`apply`, so `d/dx x^2` is `2*x` and not `1*(2*x^(2-1))`. Each rewrite is exact
+in IEEE arithmetic, or is listed with its exception (the rules live in the op
+table's `simplify` column):
+
+| rewrite | exact? |
+|---|---|
+| constants fold, `2-1 -> 1` | yes (same kernels); a non-finite result is kept as written, e.g. `1/0` |
+| `1*x`, `x*1`, `x/1`, `x^1 -> x` | yes |
+| `-1*x`, `x/-1 -> -x`; `c*-x -> (-c)*x`; `a*-x -> -(a*x)` | yes: sign flips are exact |
+| `a + -x -> a - x`, `a - -x -> a + x`, `--x -> x` | yes |
+| `x + 0`, `x - 0 -> x`; `0 - x -> -x` | up to the sign of zero (`-0.0 + 0.0` is `0.0`) |
+| d/dx of `x^0` is no term at all | yes: the derivative is 0 |
+| `0*x -> 0`, `x - x -> 0`, `x/x -> 1` | never done: each is nan when x is inf or nan |
+
+Negative numbers are built as parsing builds them, neg(positive), so printing
+a derivative and parsing it gives back the very same node.
 """
 from __future__ import annotations
 
