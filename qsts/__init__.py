@@ -9,13 +9,15 @@ from .errors import (ArityError, InputValueError, MissingRuleError, MissingVaria
                      QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
 from .expression import Expression
 from .function import Function, compile
+from .optimize import OptimizeResult, ScipyObjective, minimize
 from .vector import VectorFunction
 
 __version__ = "0.1.0"
 
 __all__ = [
     "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression",
-    "compile", "Function", "VectorFunction", "hessian", "jacobian",
+    "compile", "Function", "VectorFunction", "hessian", "jacobian", "minimize", "OptimizeResult",
+    "ScipyObjective",
     "QstsError", "QstsSyntaxError", "UnknownFunctionError", "ArityError", "ReservedNameError",
     "MissingVariableError", "UnknownVariableError", "InputValueError", "MissingRuleError",
 ]

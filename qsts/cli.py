@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from typing import Sequence
 
 from . import api
@@ -77,6 +78,59 @@ def cmd_graph(args) -> None:
         print(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
 
 
+def cmd_minimize(args) -> None:
+    from .optimize import minimize
+
+    x0 = _bindings(args.values)
+    interactive = sys.stdout.isatty()
+    every = max(1, args.max_iter // 20)
+    state = {"last": 0.0}
+    norms: list[float] = []
+
+    def progress(r) -> None:
+        norm = max((abs(v) for v in r.grad.values()), default=0.0)
+        norms.append(norm)
+        now = time.monotonic()
+        if interactive and now - state["last"] > 0.1:  # a line that updates in place
+            state["last"] = now
+            print(f"\riter {r.nit:>7}  f = {r.fun:<24.17g} |grad| = {norm:.3g}   ", end="", flush=True)
+        elif not interactive and r.nit % every == 0:
+            print(f"iter {r.nit}  f = {r.fun!r}  |grad| = {norm:.3g}")
+
+    r = minimize(args.expr, x0, method=args.method, lr=args.lr, max_iter=args.max_iter, gtol=args.gtol,
+                 ftol=args.ftol, line_search=args.line_search, callback=progress)
+    if interactive:
+        print()
+    print(f"{'converged' if r.converged else 'not converged'}: {r.message}")
+    print(f"iterations {r.nit}, evaluations {r.nfev}")
+    print(f"f = {_fmt(r.fun)}")
+    for name, v in r.x.items():
+        print(f"{name} = {_fmt(v)}")
+    if args.plot:
+        plot(r.history, norms, args.plot)
+        print(f"wrote {args.plot}")
+
+
+def plot(values: list[float], norms: list[float], path: str) -> None:
+    """Value and gradient norm against iteration, to a PNG (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise QstsError("--plot needs matplotlib: pip install 'qsts[plot]'") from None
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
+    top.semilogy(range(len(values)), [max(abs(v), 1e-300) for v in values])
+    top.set_ylabel("|f|")
+    bottom.semilogy(range(1, len(norms) + 1), [max(n, 1e-300) for n in norms])
+    bottom.set_ylabel("max |partial|")
+    bottom.set_xlabel("iteration")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def render(dot_source: str, path: str) -> None:
     """Draw DOT text to an .svg or .png file with Graphviz's `dot` program."""
     fmt = os.path.splitext(path)[1].lower().lstrip(".")
@@ -113,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
     g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg or FILE.png with Graphviz's dot")
+    m = command("minimize", cmd_minimize, "minimize by gradient descent from NAME=VALUE starts")
+    m.add_argument("--method", default="adam", choices=["gd", "momentum", "nesterov", "adam"])
+    m.add_argument("--lr", type=float, default=None, help="step size (default: 1e-3)")
+    m.add_argument("--max-iter", type=int, default=10_000)
+    m.add_argument("--gtol", type=float, default=1e-6, help="stop when every partial is at most this")
+    m.add_argument("--ftol", type=float, default=0.0, help="stop when the relative progress is at most this")
+    m.add_argument("--line-search", action="store_true", help="backtracking (Armijo) line search")
+    m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration")
     return p
 
 
@@ -122,7 +184,8 @@ def _version() -> str:
     return f"qsts {__version__}"
 
 
-_FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--"}
+_FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
+          "--gtol", "--ftol", "--line-search", "--plot"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
