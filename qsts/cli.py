@@ -175,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--ftol", type=float, default=0.0, help="stop when the relative progress is at most this")
     m.add_argument("--line-search", action="store_true", help="backtracking (Armijo) line search")
     m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration")
+    r = sub.add_parser("repl", help="an interactive session (also: qsts with no arguments)")
+    r.set_defaults(func=lambda args: None, repl=True)
     return p
 
 
@@ -195,9 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [" " + a if a.startswith("-") and a not in _FLAGS else a for a in argv]
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None or getattr(args, "repl", False):
+        from .repl import main as repl
+
+        return repl()
     try:
         args.func(args)
         sys.stdout.flush()

@@ -1,0 +1,256 @@
+"""The interactive session (SPEC section 6).
+
+Lines are `name = expr` (a number binds a value; an expression with variables
+is kept as a named graph, which later lines use as a node, not as text), a bare
+expression (evaluated at the current bindings), or a `:command`. On a terminal
+the session has line editing, history and tab completion (readline); piped, it
+prints results only, so scripts can drive it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, TextIO
+
+import numpy as np
+
+from . import api
+from .errors import QstsError
+from .expression import Expression
+from .graph import VAR, Node, make, topological
+from .ops import FUNCTIONS, OPS, RESERVED
+from .printing import graph_text, number
+
+BANNER = "qsts: exact derivatives of math. `:help` lists the commands, Ctrl-D quits."
+HISTORY = os.path.join(os.path.expanduser("~"), ".qsts_history")
+
+
+def substitute(root: Node, names: dict[str, Node]) -> Node:
+    """`root` with each variable named in `names` replaced by that node: shared
+    subgraphs stay shared (an explicit stack via the topological order)."""
+    new: dict[Node, Node] = {}
+    for node in topological([root]):
+        if node.op == VAR:
+            new[node] = names.get(node.value, node)
+        elif node.args:
+            new[node] = make(node.op, tuple(new[a] for a in node.args), OPS[node.op].commutative)
+        else:
+            new[node] = node
+    return new[root]
+
+
+class Session:
+    """State of one session: bound values and named expressions."""
+
+    def __init__(self, out: TextIO = sys.stdout):
+        self.values: dict[str, float | np.ndarray] = {}
+        self.named: dict[str, Expression] = {}
+        self.out = out
+        self.done = False
+        self.commands: dict[str, tuple[Callable[[str], None], str]] = {
+            "grad": (self.cmd_grad, ":grad EXPR       value and gradient at the current bindings"),
+            "diff": (self.cmd_diff, ":diff EXPR VAR   symbolic derivative"),
+            "postfix": (self.cmd_postfix, ":postfix EXPR    postfix (RPN) form"),
+            "graph": (self.cmd_graph, ":graph EXPR      the DAG with its shared nodes"),
+            "hessian": (self.cmd_hessian, ":hessian EXPR    second partials at the current bindings"),
+            "minimize": (self.cmd_minimize, ":minimize EXPR [over V ...]  gradient descent from the bindings"),
+            "vars": (self.cmd_vars, ":vars            bindings and named expressions"),
+            "del": (self.cmd_del, ":del NAME         forget a binding"),
+            "help": (self.cmd_help, ":help            this list"),
+            "quit": (self.cmd_quit, ":quit            leave (also Ctrl-D)"),
+        }
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out)
+
+    # ------------------------------------------------------------ lines
+    def run(self, line: str) -> None:
+        """Handle one line; an error is printed and the session goes on."""
+        try:
+            self._run(line.strip())
+        except QstsError as err:
+            self.say(f"error: {err}")
+
+    def _run(self, line: str) -> None:
+        if not line or line.startswith("#"):
+            return
+        if line.startswith(":"):
+            name, _, rest = line[1:].partition(" ")
+            if name not in self.commands:
+                raise QstsError(f"unknown command ':{name}'; :help lists them")
+            self.commands[name][0](rest.strip())
+            return
+        target, eq, rest = line.partition("=")
+        if eq and target.strip().isidentifier() and not rest.startswith("="):
+            self.assign(target.strip(), rest.strip())
+            return
+        self.say(self.show(self.evaluate(self.expression(line))))
+
+    def assign(self, name: str, text: str) -> None:
+        if name in RESERVED:
+            raise QstsError(f"'{name}' is a constant or function name")
+        if text.startswith("["):  # an array: t = [1, 2, 3]
+            items = text.strip("[] ").replace(",", " ").split()
+            self.values[name] = np.array([self.evaluate(self.expression(item)) for item in items])
+            self.named.pop(name, None)
+            self.say(f"{name} = {self.show(self.values[name])}")
+            return
+        e = self.expression(text)
+        if name in e.variables:
+            raise QstsError(f"{name} cannot be defined in terms of itself")
+        if e.variables:
+            self.named[name] = e  # a graph, reused as a node by later lines
+            self.values.pop(name, None)
+            self.say(f"{name} := {e}")
+        else:
+            self.values[name] = api.evaluate(e)
+            self.named.pop(name, None)
+            self.say(f"{name} = {self.show(self.values[name])}")
+
+    def expression(self, text: str) -> Expression:
+        """`text` with named expressions put in as their graphs."""
+        e = api.parse(text)
+        used = {k: v for k, v in self.named.items() if k in e.variables}
+        if not used:
+            return e
+        root = substitute(e.root, {k: v.root for k, v in used.items()})
+        order = []
+        for v in e.variables:
+            order += list(used[v].variables) if v in used else [v]
+        present = {n.value for n in topological([root]) if n.op == VAR}
+        return Expression(root, tuple(v for v in dict.fromkeys(order) if v in present))
+
+    def bindings(self, e: Expression) -> dict:
+        missing = [v for v in e.variables if v not in self.values]
+        if missing:
+            raise QstsError(f"no value for {', '.join(missing)}; bind it first, e.g. {missing[0]} = 1")
+        return {v: self.values[v] for v in e.variables}
+
+    def evaluate(self, e: Expression):
+        return api.evaluate(e, **self.bindings(e))
+
+    @staticmethod
+    def show(value) -> str:
+        if isinstance(value, float):
+            return number(value, names=False)
+        return np.array2string(np.asarray(value), separator=", ")
+
+    # ------------------------------------------------------------ commands
+    def cmd_grad(self, text: str) -> None:
+        e = self.expression(text)
+        value, grads = api.value_and_grad(e, **self.bindings(e))
+        self.say(f"value = {self.show(value)}")
+        for k, g in grads.items():
+            self.say(f"d/d{k} = {self.show(g)}")
+
+    def cmd_diff(self, text: str) -> None:
+        expr, _, var = text.rpartition(" ")
+        if not expr:
+            raise QstsError("usage: :diff EXPR VAR")
+        self.say(str(api.diff(self.expression(expr), var)))
+
+    def cmd_postfix(self, text: str) -> None:
+        self.say(" ".join(self.show(t) if isinstance(t, float) else t for t in api.to_postfix(text)))
+
+    def cmd_graph(self, text: str) -> None:
+        e = self.expression(text)
+        self.say(graph_text([e.root], ["f"]))
+        self.say(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
+
+    def cmd_hessian(self, text: str) -> None:
+        e = self.expression(text)
+        self.say(f"variables {', '.join(e.variables)}")
+        self.say(self.show(api.hessian(e, **self.bindings(e))))
+
+    def cmd_minimize(self, text: str) -> None:
+        from .optimize import minimize
+
+        expr, _, over = text.partition(" over ")
+        e = self.expression(expr)
+        free = over.split() or list(e.variables)
+        env = self.bindings(e)
+        r = minimize(e, x0={v: env[v] for v in free}, data={v: env[v] for v in e.variables if v not in free},
+                     max_iter=100_000, lr=1e-2)
+        self.say(f"{'converged' if r.converged else 'not converged'}: {r.message}; {r.nit} iterations")
+        self.say(f"f = {self.show(r.fun)}")
+        for k, v in r.x.items():
+            self.values[k] = v  # the minimizer becomes the current binding
+            self.say(f"{k} = {self.show(v)}")
+
+    def cmd_vars(self, _: str) -> None:
+        for k, v in self.values.items():
+            self.say(f"{k} = {self.show(v)}")
+        for k, e in self.named.items():
+            self.say(f"{k} := {e}")
+
+    def cmd_del(self, name: str) -> None:
+        if self.values.pop(name, None) is None and self.named.pop(name, None) is None:
+            raise QstsError(f"nothing is bound to {name!r}")
+
+    def cmd_help(self, _: str) -> None:
+        self.say("x = 2            bind a value (x = [1, 2, 3] binds an array)")
+        self.say("f = x^2 + y      name an expression; later lines use f as its graph")
+        self.say("EXPR             evaluate at the current bindings")
+        for _, text in self.commands.values():
+            self.say(text)
+
+    def cmd_quit(self, _: str) -> None:
+        self.done = True
+
+    # ------------------------------------------------------------ completion
+    def complete(self, text: str, state: int):
+        if text.startswith(":"):
+            words = [":" + c for c in self.commands]
+        else:
+            words = list(self.values) + list(self.named) + [f + "(" for f in FUNCTIONS] + ["pi", "e"]
+        matches = sorted(w for w in words if w.startswith(text))
+        return matches[state] if state < len(matches) else None
+
+
+def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    """Run a session on `stdin`: interactive on a terminal, plain when piped."""
+    session = Session(stdout)
+    interactive = stdin.isatty() and stdout.isatty()
+    if interactive:
+        readline = _setup_readline(session)
+        print(BANNER, file=stdout)
+    while not session.done:
+        try:
+            line = input("qsts> ") if interactive else stdin.readline()
+        except EOFError:
+            break
+        except KeyboardInterrupt:  # Ctrl-C cancels the line, not the session
+            print("^C", file=stdout)
+            continue
+        if not interactive and line == "":
+            break
+        session.run(line)
+    if interactive:
+        print(file=stdout)
+        _save_history(readline)
+    return 0
+
+
+def _setup_readline(session: Session):
+    try:
+        import readline
+    except ImportError:  # no line editing on this platform; the session still works
+        return None
+    readline.set_completer(session.complete)
+    readline.set_completer_delims(" \t()+-*/^,=")
+    readline.parse_and_bind("tab: complete")
+    try:
+        readline.read_history_file(HISTORY)
+    except OSError:
+        pass
+    return readline
+
+
+def _save_history(readline) -> None:
+    if readline is None:
+        return
+    try:
+        readline.set_history_length(1000)
+        readline.write_history_file(HISTORY)
+    except OSError:
+        pass

@@ -1,0 +1,123 @@
+"""The REPL, driven through a pipe and through a pseudo-terminal."""
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qsts.repl import Session
+
+SCRIPT = """x = 2
+y = 3
+f = x^2 + y
+g = f*f + f
+g
+:grad g
+:diff f x
+sin(x +
+:postfix (x+y)+x*(x+y)
+z
+x = 0.5
+:grad f
+:quit
+x
+"""
+
+EXPECTED = """x = 2
+y = 3
+f := y + x^2
+g := y + x^2 + (y + x^2)*(y + x^2)
+56
+value = 56
+d/dx = 60
+d/dy = 15
+2*x
+error: unexpected end of input at line 1, column 8; expected '(', '+', '-', a name or a number
+  sin(x +
+         ^
+x y + x x y + * +
+error: no value for z; bind it first, e.g. z = 1
+x = 0.5
+value = 3.25
+d/dx = 1
+d/dy = 1
+"""
+
+
+def test_piped_session_prints_results_only():
+    out = subprocess.run([sys.executable, "-m", "qsts"], input=SCRIPT, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.splitlines() == EXPECTED.splitlines()  # no banner, no prompt; stops at :quit
+
+
+def test_repl_subcommand_and_end_of_input():
+    out = subprocess.run([sys.executable, "-m", "qsts", "repl"], input="1+1\n", capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (0, "2\n")
+
+
+def test_named_expressions_share_nodes():
+    s = Session(out=open(os.devnull, "w"))
+    s.run("f = sin(x*y) + x")
+    s.run("g = f*f + f")
+    g = s.expression("g")
+    f = s.named["f"]
+    assert f.root in g.root.args or any(f.root in a.args for a in g.root.args)
+    # f has 5 nodes (a tree of 6); g adds f*f and the sum: 7 nodes for a tree of 1 + 13 + 6 = 20
+    assert (f.node_count, g.node_count, g.tree_size) == (5, 7, 20)
+    assert g.variables == ("x", "y")
+
+
+def test_bindings_commands():
+    lines = []
+    s = Session(out=type("Out", (), {"write": lambda self, t: lines.append(t), "flush": lambda self: None})())
+    for line in ["a = 1", "t = [1, 2, 3]", "t*a", ":del t", ":vars", ":del t", ":help"]:
+        s.run(line)
+    text = "".join(lines)
+    assert "[1., 2., 3.]" in text and "a = 1" in text and "nothing is bound to 't'" in text
+    assert ":minimize" in text and ":hessian" in text
+
+
+def _read_until(fd, needle: bytes, timeout: float = 10.0) -> bytes:
+    seen, end = b"", time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen
+
+
+@pytest.mark.skipif(not hasattr(pty, "fork"), reason="needs a pseudo-terminal")
+def test_terminal_session_prompt_completion_and_ctrl_c(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "TERM": "dumb"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "qsts"], env)
+    try:
+        # each step waits for the next prompt, so no keystroke races the session
+        assert b"qsts> " in _read_until(fd, b"qsts> ")  # the banner, then the prompt
+        os.write(fd, b"alpha = 3\n")
+        assert b"alpha = 3\r\nqsts> " in _read_until(fd, b"alpha = 3\r\nqsts> ")
+        os.write(fd, b"alp\t*2\n")  # tab completes the bound name
+        assert b"alpha*2\r\n6\r\nqsts> " in _read_until(fd, b"\r\n6\r\nqsts> ")
+        os.write(fd, b"1 + ")
+        _read_until(fd, b"1 + ")
+        os.write(fd, b"\x03")  # Ctrl-C cancels the line, not the session
+        assert b"^C\r\nqsts> " in _read_until(fd, b"^C\r\nqsts> ")
+        os.write(fd, b"alpha + 1\n")
+        assert b"\r\n4\r\nqsts> " in _read_until(fd, b"\r\n4\r\nqsts> ")
+        os.write(fd, b"\x04")  # Ctrl-D leaves
+        _read_until(fd, b"\n", timeout=5)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert (tmp_path / ".qsts_history").read_text().count("alpha") >= 2  # history persists
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
