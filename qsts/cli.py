@@ -127,8 +127,12 @@ def plot(values: list[float], norms: list[float], path: str) -> None:
     bottom.set_ylabel("max |partial|")
     bottom.set_xlabel("iteration")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    except (OSError, ValueError) as err:
+        raise QstsError(f"cannot write the plot to {path!r}: {err}") from None
+    finally:
+        plt.close(fig)
 
 
 def render(dot_source: str, path: str) -> None:
@@ -194,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # An expression may start with "-" ("-x^2"); a leading space keeps argparse from
     # reading it as an option, and the grammar ignores the space.
-    argv = [" " + a if a.startswith("-") and a not in _FLAGS else a for a in argv]
+    argv = [" " + a if a.startswith("-") and a.split("=", 1)[0] not in _FLAGS else a for a in argv]
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None or getattr(args, "repl", False):

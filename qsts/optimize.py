@@ -8,6 +8,7 @@ rules and bookkeeping are shared.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -80,7 +81,8 @@ class _Problem:
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.nfev += 1
         value, grads = self.f.value_and_grad(**self.unflatten(x), **self.data)
-        return float(np.sum(value)), np.concatenate([np.ravel(grads[k]) for k in self.names])
+        parts = [np.ravel(grads[k]) for k in self.names]
+        return float(np.sum(value)), np.concatenate(parts) if parts else np.zeros(0)
 
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
@@ -119,11 +121,11 @@ def _adam(state, g, lr, lookahead):
 METHODS: dict[str, Callable] = {"gd": _gd, "momentum": _momentum, "nesterov": _nesterov, "adam": _adam}
 
 
-def _armijo(problem: _Problem, x, fx, g, step, state) -> tuple[np.ndarray, float]:
-    """Shrink `step` until f(x + step) <= f(x) + c * g.step (a descent direction is
-    required: otherwise steepest descent is used). Returns the step and f there."""
+def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
+    """Shrink `step` until f(x + step) <= f(x) + c * g.step, or None if no shrink
+    helps. A step that goes uphill is swapped for steepest descent of its length."""
     slope = float(g @ step)
-    if not slope < 0:  # the method's step goes uphill: take steepest descent of the same length
+    if not slope < 0:
         step = -g * (np.linalg.norm(step) / np.linalg.norm(g))
         slope = float(g @ step)
     scale = state.get("scale", 1.0)
@@ -132,10 +134,15 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> tuple[np.ndarray, float
         f_new = problem.value(x + step)
         if f_new <= fx + ARMIJO_C * scale * slope:
             state["scale"] = min(1.0, scale / SHRINK)  # next time, start a little bolder
-            return step, f_new
+            if "v" in state:
+                state["v"] = step  # momentum remembers the step taken, not the one proposed
+            return step
         step, scale = step * SHRINK, scale * SHRINK
-    state["scale"] = scale
-    return step, problem.value(x + step)
+    return None
+
+
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = None, max_iter: int = 10_000,
@@ -156,10 +163,16 @@ def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = N
     if method not in METHODS:
         raise QstsError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     lr = DEFAULT_LR[method] if lr is None else lr
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+    if not (_real(lr) and lr > 0):
         raise QstsError(f"lr must be a positive number, got {lr!r}")
-    if not (isinstance(max_iter, int) and max_iter >= 0):
+    if not (isinstance(max_iter, numbers.Integral) and not isinstance(max_iter, bool) and max_iter >= 0):
         raise QstsError(f"max_iter must be a whole number >= 0, got {max_iter!r}")
+    for name, tol in (("gtol", gtol), ("ftol", ftol)):
+        if not (_real(tol) and tol >= 0):
+            raise QstsError(f"{name} must be a number >= 0, got {tol!r}")
+    if not isinstance(x0, Mapping):
+        raise QstsError(f"x0 must map names to starting values, got {type(x0).__name__}")
+    lr, max_iter = float(lr), int(max_iter)
     problem = _Problem(expr, x0, data)
     step_of = METHODS[method]
     x = problem.x0.copy()
@@ -178,7 +191,10 @@ def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = N
             break
         step = step_of(state, g, lr, lookahead)  # every partial of this step is already in g
         if line_search:
-            step, _ = _armijo(problem, x, fx, g, step, state)
+            step = _armijo(problem, x, fx, g, step, state)
+            if step is None:
+                message, nit = f"stopped at iteration {nit}: the line search found no decrease", nit - 1
+                break
         x_new = x + step
         f_new, g_new = problem.value_and_grad(x_new)
         if not (math.isfinite(f_new) and np.all(np.isfinite(g_new)) and np.all(np.isfinite(x_new))):
@@ -188,7 +204,7 @@ def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = N
         progress = fx - f_new
         x, fx, g = x_new, f_new, g_new
         history.append(fx)
-        if callback is not None and callback(_result(problem, x, fx, g, nit, False, "running", history)):
+        if callback is not None and callback(_result(problem, x, fx, g, nit, False, "running", history, copy=False)):
             message = f"stopped by the callback at iteration {nit}"
             break
         if ftol and abs(progress) <= ftol * max(1.0, abs(fx)):
@@ -200,9 +216,10 @@ def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = N
     return _result(problem, x, fx, g, nit, converged, message, history)
 
 
-def _result(problem, x, fx, g, nit, converged, message, history) -> OptimizeResult:
+def _result(problem, x, fx, g, nit, converged, message, history, copy=True) -> OptimizeResult:
+    # a callback sees the live history (copying it each iteration would make long runs quadratic)
     return OptimizeResult(problem.unflatten(x), fx, problem.unflatten(g), nit, problem.nfev, bool(converged),
-                          message, list(history))
+                          message, list(history) if copy else history)
 
 
 class ScipyObjective:
@@ -227,6 +244,9 @@ class ScipyObjective:
 
     def x0(self, start: Mapping) -> np.ndarray:
         """The start vector from a name -> value mapping, in `variables` order."""
+        missing = [v for v in self.variables if v not in start]
+        if missing:
+            raise QstsError(f"no starting value for {', '.join(map(repr, missing))}")
         return np.array([float(start[v]) for v in self.variables])
 
     def _env(self, x) -> dict:

@@ -89,15 +89,21 @@ class Session:
     def assign(self, name: str, text: str) -> None:
         if name in RESERVED:
             raise QstsError(f"'{name}' is a constant or function name")
-        if text.startswith("["):  # an array: t = [1, 2, 3]
-            items = text.strip("[] ").replace(",", " ").split()
-            self.values[name] = np.array([self.evaluate(self.expression(item)) for item in items])
+        if not name.isascii():
+            raise QstsError(f"names are ASCII: [A-Za-z_][A-Za-z0-9_]*, got {name!r}")
+        if text.startswith("[") and text.endswith("]"):  # an array: t = [1, 2, 3]
+            items = _split_items(text[1:-1])
+            self.values[name] = np.array([float(self.evaluate(self.expression(item))) for item in items])
             self.named.pop(name, None)
             self.say(f"{name} = {self.show(self.values[name])}")
             return
         e = self.expression(text)
-        if name in e.variables:
+        if name in e.variables and name not in self.values:
             raise QstsError(f"{name} cannot be defined in terms of itself")
+        if name in e.variables:  # x = x + 1 with x bound: a new value
+            self.values[name] = self.evaluate(e)
+            self.say(f"{name} = {self.show(self.values[name])}")
+            return
         if e.variables:
             self.named[name] = e  # a graph, reused as a node by later lines
             self.values.pop(name, None)
@@ -150,7 +156,9 @@ class Session:
         self.say(str(api.diff(self.expression(expr), var)))
 
     def cmd_postfix(self, text: str) -> None:
-        self.say(" ".join(self.show(t) if isinstance(t, float) else t for t in api.to_postfix(text)))
+        uses_names = any(v in self.named for v in api.parse(text).variables)
+        expanded = str(self.expression(text)) if uses_names else text  # named expressions written out
+        self.say(" ".join(self.show(t) if isinstance(t, float) else t for t in api.to_postfix(expanded)))
 
     def cmd_graph(self, text: str) -> None:
         e = self.expression(text)
@@ -168,6 +176,9 @@ class Session:
         expr, _, over = text.partition(" over ")
         e = self.expression(expr)
         free = over.split() or list(e.variables)
+        strangers = [v for v in free if v not in e.variables]
+        if strangers:
+            raise QstsError(f"{', '.join(strangers)} not in the expression (its variables: {', '.join(e.variables)})")
         env = self.bindings(e)
         r = minimize(e, x0={v: env[v] for v in free}, data={v: env[v] for v in e.variables if v not in free},
                      max_iter=100_000, lr=1e-2)
@@ -189,7 +200,9 @@ class Session:
 
     def cmd_help(self, _: str) -> None:
         self.say("x = 2            bind a value (x = [1, 2, 3] binds an array)")
-        self.say("f = x^2 + y      name an expression; later lines use f as its graph")
+        self.say("f = x^2 + y      name an expression; later lines use f as its graph (as it is now:")
+        self.say("                 redefining f later does not change what already uses it)")
+        self.say("x = x + 1        a name on both sides takes its current value")
         self.say("EXPR             evaluate at the current bindings")
         for _, text in self.commands.values():
             self.say(text)
@@ -205,6 +218,18 @@ class Session:
             words = list(self.values) + list(self.named) + [f + "(" for f in FUNCTIONS] + ["pi", "e"]
         matches = sorted(w for w in words if w.startswith(text))
         return matches[state] if state < len(matches) else None
+
+
+def _split_items(text: str) -> list[str]:
+    """Split on the commas outside parentheses: `1 + 2, max(1, 2)` is two items."""
+    items, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if c == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item for item in items if item.strip()]
 
 
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:

@@ -129,3 +129,26 @@ def test_plot_needs_matplotlib_or_draws(tmp_path, monkeypatch, capsys):
         return
     assert main(["minimize", "x^2", "x=1", "--lr", "0.1", "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("method", ["gd", "momentum", "nesterov", "adam"])
+def test_line_search_never_raises_the_value(method):
+    r = qsts.minimize(ROSENBROCK, x0={"x": -1.2, "y": 1.0}, method=method, lr=1.0, line_search=True, max_iter=300)
+    assert all(b <= a for a, b in zip(r.history, r.history[1:]))
+
+
+def test_nothing_to_optimize_and_bad_tolerances():
+    r = qsts.minimize("y^2", x0={}, data={"y": 2.0})
+    assert r.converged and r.nit == 0 and r.fun == 4.0
+    for bad in [{"gtol": float("nan")}, {"gtol": -1.0}, {"ftol": -1.0}, {"x0": None}, {"max_iter": True}]:
+        with pytest.raises(qsts.QstsError):
+            qsts.minimize("x^2", **{"x0": {"x": 1.0}, **bad})
+    assert qsts.minimize("x^2", x0={"x": 1.0}, max_iter=np.int64(3), lr=np.float32(0.1)).nit == 3
+
+
+def test_command_line_accepts_option_equals_value(capsys):
+    from qsts.cli import main
+
+    assert main(["minimize", "x^2", "x=1", "--max-iter=5", "--method=gd", "--lr=0.1"]) == 0
+    assert "iterations 5, evaluations 6" in capsys.readouterr().out
+    assert main(["minimize", "x^2", "x=1", "--gtol", "nan"]) == 2

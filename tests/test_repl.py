@@ -121,3 +121,11 @@ def test_terminal_session_prompt_completion_and_ctrl_c(tmp_path):
             os.kill(pid, 9)
         except ProcessLookupError:
             pass
+
+
+def test_repl_edge_lines_keep_the_session_going():
+    script = "x = 1\n:minimize x^2 over y\nt = [1 + 2, max(1, 2)]\nx = x + 1\nx\nf = x^2\n:postfix f + 1\n"
+    out = subprocess.run([sys.executable, "-m", "qsts"], input=script, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.splitlines() == ["x = 1", "error: y not in the expression (its variables: x)",
+                                       "t = [3., 2.]", "x = 2", "2", "f := x^2", "1 x 2 ^ +"]
