@@ -98,16 +98,16 @@ def _gd(state, g, lr, lookahead):
 
 
 def _momentum(state, g, lr, lookahead):
-    v = MOMENTUM * state.get("v", 0.0) - lr * g
-    state["v"] = v
+    v = MOMENTUM * state.get("velocity", 0.0) - lr * g
+    state["velocity"] = v
     return v
 
 
 def _nesterov(state, g, lr, lookahead):
-    v = state.get("v", np.zeros_like(g))
+    v = state.get("velocity", np.zeros_like(g))
     g_ahead = lookahead(MOMENTUM * v)  # the gradient where momentum is about to carry x
     v = MOMENTUM * v - lr * g_ahead
-    state["v"] = v
+    state["velocity"] = v
     return v
 
 
@@ -134,8 +134,8 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
         f_new = problem.value(x + step)
         if f_new <= fx + ARMIJO_C * scale * slope:
             state["scale"] = min(1.0, scale / SHRINK)  # next time, start a little bolder
-            if "v" in state:
-                state["v"] = step  # momentum remembers the step taken, not the one proposed
+            if "velocity" in state:
+                state["velocity"] = step  # momentum remembers the step taken, not the one proposed
             return step
         step, scale = step * SHRINK, scale * SHRINK
     return None
