@@ -168,6 +168,13 @@ def block_size(program: Program) -> int:
     return max(floor, min(1 << 16, (WORKING_SET // per_point) // CHUNK * CHUNK))
 
 
+def flatten(args: Sequence, shape: tuple) -> list:
+    """Inputs for `run_arrays`: floats stay floats; arrays become flat float64
+    vectors over the points of `shape` (a view when already contiguous)."""
+    return [a if not isinstance(a, np.ndarray) else
+            np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in args]
+
+
 def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool],
                block: int | None = None, workers: int | None = None) -> list:
     """Run `program` over `n` points. `inputs` are floats or flat float64 arrays of

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .backends import CHUNK, keyword_entry, run_arrays, scalar_function
+from .backends import CHUNK, flatten, keyword_entry, run_arrays, scalar_function
 from .graph import topological
 from .diff import gradient
 from .evaluate import unbroadcast
@@ -124,8 +124,7 @@ class Function:
             return list(compiled.scalar(*args))
         shape = out_shape(dict(zip(self.variables, args)))
         n = math.prod(shape)
-        flat = [a if not isinstance(a, np.ndarray) else
-                np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in args]
+        flat = flatten(args, shape)
         # a scalar input's partial is summed block by block; an array's is kept per point
         summed = [False] + [not isinstance(a, np.ndarray) for a in args][:n_extra]
         outs = run_arrays(compiled.program, flat, n, summed, self._block, self._threads)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import run_arrays
+from .backends import flatten, run_arrays
 from .diff import gradient
 from .expression import Expression
 from .function import _Compiled
@@ -54,8 +54,7 @@ class VectorFunction:
             return np.array(compiled.scalar(*args), dtype=np.float64).reshape(lead)
         shape = out_shape(env)
         n = math.prod(shape)
-        flat = [a if not isinstance(a, np.ndarray) else
-                np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in args]
+        flat = flatten(args, shape)
         outs = run_arrays(compiled.program, flat, n, [False] * len(compiled.program.outputs),
                           self._block, self._threads)
         return np.stack(outs).reshape(lead + shape)
