@@ -44,7 +44,7 @@ def apply(name: str, *args: Node | Real) -> Node:
     op = OPS[name]
     nodes = tuple(node(a) for a in args)
     values = [constant_value(a) for a in nodes]
-    if None not in values:
+    if None not in values and op.folds:
         folded = op.scalar(*values)
         if math.isfinite(folded):  # keep 1/0 as written: it prints and parses back
             return number(folded)

@@ -15,7 +15,9 @@ from .errors import InputValueError, MissingVariableError, QstsError, ReservedNa
 from .evaluate import coerce, evaluate as _run, unbroadcast
 from .expression import Expression, _present
 from .ops import CONSTANTS, RESERVED
+from .kernels import points_sum
 from .postfix import build
+from .shapes import check, regions
 
 ExprLike = "str | Expression"
 
@@ -83,20 +85,33 @@ def out_shape(env: dict) -> tuple:
 
 
 def evaluate(expr: ExprLike, /, **values) -> float | np.ndarray:
-    """Value of `expr` at `values` (numbers, or numpy arrays evaluated pointwise).
+    """Value of `expr` at `values` (numbers, or numpy arrays evaluated pointwise;
+    `sum`, `mean` and `size` reduce over the points).
 
     >>> evaluate("sin(x)^2 + 1", x=0.0)
     1.0
+    >>> evaluate("sum(x^2)", x=[1, 2, 3])
+    14.0
     """
     e = parse(expr)
     env = bind(e, values)
-    shape = out_shape(env)
+    points = frame(e, env)
     (value,) = _run([e.root], env)
-    return _shaped(value, shape)
+    return _shaped(value, points)
+
+
+def frame(e: Expression, env: dict) -> tuple:
+    """The points' shape for `env` (the inputs' shapes broadcast together), after
+    checking that reductions span them (`qsts.shapes`)."""
+    points = out_shape(env)
+    if points and e.reduces:
+        arrays = [k for k, v in env.items() if isinstance(v, np.ndarray)]
+        check(regions(e.root, arrays), e.root, {k: np.shape(v) for k, v in env.items()}, points)
+    return points
 
 
 def _shaped(value, shape: tuple):
-    if not shape:
+    if not isinstance(value, np.ndarray):
         return float(value)
     return np.array(np.broadcast_to(value, shape))
 
@@ -104,18 +119,31 @@ def _shaped(value, shape: tuple):
 def value_and_grad(expr: ExprLike, /, **values) -> tuple[float | np.ndarray, dict]:
     """Value and gradient (name -> partial, in `variables` order), computed together.
 
+    With arrays, the gradient is that of the sum of the outputs: an array input
+    gets its partial at each of its elements, a scalar the sum over the points.
+
     >>> value_and_grad("(x+y)+x*(x+y)", x=1, y=2)
     (6.0, {'x': 5.0, 'y': 2.0})
+    >>> value_and_grad("mean((a*t - 1)^2)", a=1.0, t=[0.0, 2.0])
+    (1.0, {'a': 2.0, 't': array([-1.,  1.])})
     """
     e = parse(expr)
     env = bind(e, values)
-    out_shape(env)  # refuse shapes that do not broadcast before any work
-    grads = [g.root for g in e.gradient()]
-    value, *partials = _run([e.root, *grads], env)
-    shape = out_shape(env)
+    points = frame(e, env)  # refuse shapes that do not fit before any work
+    arrays = frozenset(k for k, v in env.items() if isinstance(v, np.ndarray))
+    found = e.partials(arrays)
+    value, *partials = _run([e.root, *(node for node, _ in found)], env)
+    n = math.prod(points)
+    grads = {}
     with np.errstate(all="ignore"):  # summing partials may overflow: IEEE, not an exception
-        return _shaped(value, shape), {v: unbroadcast(p, shape, np.shape(env[v]))
-                                       for v, p in zip(e.variables, partials)}
+        for v, p, (_, is_total) in zip(e.variables, partials, found):
+            if v in arrays:
+                grads[v] = unbroadcast(p, points, np.shape(env[v]))
+            elif is_total or not points:
+                grads[v] = float(p)
+            else:  # a scalar's partial per point: summed over the points
+                grads[v] = points_sum(p) if isinstance(p, np.ndarray) else float(p) * n
+    return _shaped(value, points), grads
 
 
 def grad(expr: ExprLike, /, **values) -> dict:

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .kernels import CHUNK, chunk_sums, exact_total
 from .ops import OPS
 from .program import Program
 
@@ -142,11 +143,20 @@ def keyword_entry(program: Program, safe: Callable, slow: Callable, pack: str) -
 
 # ---------------------------------------------------------------- array
 
-CHUNK = 256              # reductions sum per CHUNK points, then exactly: blocking never changes a bit
 WORKING_SET = 2 << 20    # bytes of temporaries per thread: about one core's L2
 MIN_BLOCK = 16 * CHUNK   # below this, Python's cost per instruction outweighs the cache's help
 MAX_WORKING_SET = 32 << 20  # ...unless a huge program would need more than this per thread
 _pool: ThreadPoolExecutor | None = None
+
+# What an output comes back as: an array over the points, its sum over the points
+# (a float), or as it is (an array if it varies, a float if not).
+POINTS, SUM, NATURAL = "points", "sum", "natural"
+
+# Instruction kinds, for one signature (which inputs are arrays): elementwise over
+# the points; elementwise on scalars (run once); a reduction of a scalar; size of
+# an argument that varies (it is n); a reduction summing over the points.
+_VARYING, _SCALAR, _OF_SCALAR, _COUNT, _OVER_POINTS = range(5)
+_OP, _SET, _ACC = range(3)  # the steps of a pass
 
 
 def threads() -> int:
@@ -169,81 +179,179 @@ def block_size(program: Program) -> int:
 
 
 def flatten(args: Sequence, shape: tuple) -> list:
-    """Inputs for `run_arrays`: floats stay floats; arrays become flat float64
+    """Inputs for `ArrayProgram.run`: floats stay floats; arrays become flat float64
     vectors over the points of `shape` (a view when already contiguous)."""
     return [a if not isinstance(a, np.ndarray) else
             np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in args]
 
 
-def run_arrays(program: Program, inputs: Sequence, n: int, summed: Sequence[bool],
-               block: int | None = None, workers: int | None = None) -> list:
-    """Run `program` over `n` points. `inputs` are floats or flat float64 arrays of
-    length n. Output k is an array of n values, or, where `summed[k]`, the sum over
-    the points (as a float): computed per block, so no full array is kept.
-    """
-    block = min(block or block_size(program), -(-max(n, 1) // CHUNK) * CHUNK)
-    n_chunks = -(-n // CHUNK)
-    outputs = [np.zeros(n_chunks) if s else np.empty(n) for s in summed]
-    starts = list(range(0, n, block))
-    workers = min(workers or threads(), len(starts))
+class ArrayProgram:
+    """`program` over n points when the inputs flagged in `is_array` are arrays.
 
-    def work(mine: Sequence[int]) -> None:
-        first_temporary = program.n_slots - len(program.temporaries)
-        rows = np.empty((len(program.temporaries), block))
-        buffers = [None] * first_temporary + list(rows)  # inputs and constants need no buffer
+    Elementwise work runs block by block (cache-sized, spread over threads) and
+    no array of the points is kept but the inputs and the outputs asked for. A
+    reduction over the points adds its argument's chunk sums block by block; what
+    uses its result runs in a later pass, which recomputes the elementwise work it
+    needs (so memory stays bounded: passes trade time for it). Instructions on
+    scalars only run once per pass, not per point.
+    """
+
+    def __init__(self, program: Program, is_array: Sequence[bool]):
+        self.program = program
+        varies = [bool(a) for a in is_array] + [False] * (program.n_slots - len(program.inputs))
+        level = [0] * program.n_slots  # the pass from which a slot's value can be had
+        kinds, levels = [], []
+        for ins in program.instructions:
+            row = OPS[ins.op]
+            if row.reduction is not None:
+                (a,) = ins.args
+                kind = (_OVER_POINTS if row.reduction.sums else _COUNT) if varies[a] else _OF_SCALAR
+                lv = level[a] + 1 if kind == _OVER_POINTS else 0 if kind == _COUNT else level[a]
+                varies[ins.out] = False
+            else:
+                kind = _VARYING if any(varies[a] for a in ins.args) else _SCALAR
+                lv = max((level[a] for a in ins.args), default=0)
+                varies[ins.out] = kind == _VARYING
+            level[ins.out] = lv
+            kinds.append(kind)
+            levels.append(lv)
+        self.kinds, self.levels = kinds, levels
+        self.out_varies = [varies[o] for o in program.outputs]
+        self.out_level = [level[o] for o in program.outputs]
+        needed = [lv for lv, v in zip(self.out_level, self.out_varies) if v]
+        needed += [lv - 1 for lv, k in zip(levels, kinds) if k == _OVER_POINTS]
+        self.n_passes = max(needed, default=-1) + 1
+
+    def run(self, inputs: Sequence, n: int, modes: Sequence[str],
+            block: int | None = None, workers: int | None = None) -> list:
+        """`inputs` are floats or flat float64 arrays of length n; output k comes
+        back as `modes[k]` says (POINTS, SUM or NATURAL)."""
+        program = self.program
+        block = min(block or block_size(program), -(-max(n, 1) // CHUNK) * CHUNK)
+        n_chunks = -(-n // CHUNK)
+        outputs = [(np.zeros(n_chunks) if mode == SUM else np.empty(n)) if v else None
+                   for mode, v in zip(modes, self.out_varies)]
+        sums = {i: np.zeros(n_chunks) for i, k in enumerate(self.kinds) if k == _OVER_POINTS}
+        done: dict[int, float] = {}  # instruction -> its value, for those that are scalars
+        starts = list(range(0, n, block))
+        workers = max(1, min(workers or threads(), len(starts)))
+        with np.errstate(all="ignore"):
+            for level in range(self.n_passes):
+                base = self._scalars(inputs, n, level, done)
+                steps = self._steps(level, done, sums)
+                goals = [(k, program.outputs[k], modes[k] == SUM) for k in range(len(modes))
+                         if self.out_varies[k] and self.out_level[k] == level]
+                work = _Pass(program, inputs, base, steps, goals, outputs, block, n).work
+                if workers <= 1:
+                    work(starts)
+                else:
+                    # contiguous runs of blocks per thread: each streams its own part of memory
+                    per = -(-len(starts) // workers)
+                    parts = [starts[i:i + per] for i in range(0, len(starts), per)]
+                    for f in [_executor().submit(_in_errstate, work, p) for p in parts]:
+                        f.result()
+                for i, chunk_sums_ in sums.items():
+                    if self.levels[i] == level + 1:
+                        done[i] = OPS[program.instructions[i].op].reduction.over(exact_total(chunk_sums_), n)
+            final = self._scalars(inputs, n, max(self.levels, default=0), done)
+            result = []
+            for k, (mode, out) in enumerate(zip(modes, outputs)):
+                if out is not None:
+                    result.append(exact_total(out) if mode == SUM else out)
+                else:
+                    x = float(final[program.outputs[k]])
+                    result.append(x * n if mode == SUM else np.full(n, x) if mode == POINTS else x)
+        return result
+
+    def _scalars(self, inputs, n: int, level: int, done: dict) -> list:
+        """Slot values of the scalar instructions (and inputs, constants) that are
+        known by pass `level`, in program order; fills `done`."""
+        program = self.program
         values: list = [None] * program.n_slots
-        for i, name in enumerate(program.inputs):
-            values[i] = inputs[i]
+        for i, x in enumerate(inputs):
+            if not isinstance(x, np.ndarray):
+                values[i] = x
         for s, v in program.constants:
             values[s] = v
+        for i, ins in enumerate(program.instructions):
+            kind = self.kinds[i]
+            if kind == _VARYING or self.levels[i] > level:
+                continue
+            if i not in done:
+                row = OPS[ins.op]
+                if kind == _SCALAR:
+                    done[i] = row.scalar(*[values[a] for a in ins.args])
+                elif kind == _OF_SCALAR:
+                    done[i] = row.reduction.scalar(values[ins.args[0]], n)
+                elif kind == _COUNT:
+                    done[i] = row.reduction.over(0.0, n)
+            values[ins.out] = done[i]
+        return values
+
+    def _steps(self, level: int, done: dict, sums: dict) -> list:
+        """What a block does in pass `level`, with work nothing needs removed."""
+        program = self.program
+        steps = []
+        for i, ins in enumerate(program.instructions):
+            kind, lv = self.kinds[i], self.levels[i]
+            if kind == _VARYING and lv <= level:
+                steps.append((_OP, ins.out, OPS[ins.op].array, ins.args))
+            elif kind != _VARYING and lv <= level:
+                steps.append((_SET, ins.out, done[i], ()))
+            elif kind == _OVER_POINTS and lv == level + 1:
+                steps.append((_ACC, ins.args[0], sums[i], ()))
+        live = {program.outputs[k] for k in range(len(program.outputs))
+                if self.out_varies[k] and self.out_level[k] == level}
+        kept = []
+        for step in reversed(steps):  # backwards liveness over slots (slots are reused)
+            tag, slot, _, args = step
+            if tag == _ACC:
+                live.add(slot)
+            elif slot in live:
+                live.discard(slot)
+                live.update(args)
+            else:
+                continue
+            kept.append(step)
+        kept.reverse()
+        return kept
+
+
+class _Pass:
+    """One pass over blocks of points; `work` runs a thread's share of the blocks."""
+
+    def __init__(self, program, inputs, base, steps, goals, outputs, block, n):
+        self.program, self.inputs, self.base, self.steps = program, inputs, base, steps
+        self.goals, self.outputs, self.block, self.n = goals, outputs, block, n
+
+    def work(self, mine: Sequence[int]) -> None:
+        program, inputs, steps, block = self.program, self.inputs, self.steps, self.block
+        first_temporary = program.n_slots - len(program.temporaries)
+        rows = np.empty((len(program.temporaries), block)) if steps else ()
+        full = [None] * first_temporary + list(rows)  # inputs and constants need no buffer
+        values = list(self.base)
+        arrays = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)]
         for start in mine:
-            stop = min(start + block, n)
-            _run_block(program, inputs, values, buffers, start, stop, outputs, summed)
-
-    with np.errstate(all="ignore"):
-        if workers <= 1:
-            work(starts)
-        else:
-            # contiguous runs of blocks per thread: each thread streams its own part of memory
-            per = -(-len(starts) // workers)
-            parts = [starts[i:i + per] for i in range(0, len(starts), per)]
-            for f in [_executor().submit(_in_errstate, work, p) for p in parts]:
-                f.result()
-    return [_total(o) if s else o for o, s in zip(outputs, summed)]
-
-
-def _total(chunk_sums: np.ndarray) -> float:
-    """The sum of the chunk sums, rounded once (so independent of their order)."""
-    try:
-        return math.fsum(chunk_sums)
-    except (OverflowError, ValueError):  # inf - inf or overflow: the IEEE answer instead
-        with np.errstate(all="ignore"):
-            return float(np.sum(chunk_sums))
+            stop = min(start + block, self.n)
+            m = stop - start
+            buffers = full if m == block else [b if b is None else b[:m] for b in full]
+            for i in arrays:
+                values[i] = inputs[i][start:stop]
+            first, count = start // CHUNK, -(-m // CHUNK)
+            for tag, slot, what, args in steps:
+                if tag == _OP:
+                    values[slot] = what(*[values[a] for a in args], out=buffers[slot])
+                elif tag == _SET:
+                    values[slot] = what
+                else:
+                    chunk_sums(values[slot], what[first:first + count])
+            for k, slot, summed in self.goals:
+                if summed:
+                    chunk_sums(values[slot], self.outputs[k][first:first + count])
+                else:
+                    self.outputs[k][start:stop] = values[slot]
 
 
 def _in_errstate(work, part):
     with np.errstate(all="ignore"):  # numpy's error state is per thread
         work(part)
-
-
-def _run_block(program, inputs, values, buffers, start, stop, outputs, summed):
-    m = stop - start
-    for i in range(len(program.inputs)):
-        x = inputs[i]
-        if isinstance(x, np.ndarray):
-            values[i] = x[start:stop]
-    for ins in program.instructions:
-        out = buffers[ins.out][:m]
-        values[ins.out] = OPS[ins.op].array(*[values[a] for a in ins.args], out=out)
-    first = start // CHUNK
-    for k, slot in enumerate(program.outputs):
-        v = values[slot]
-        if summed[k]:
-            full = np.broadcast_to(v, (m,))
-            whole = m // CHUNK * CHUNK
-            if whole:
-                outputs[k][first:first + whole // CHUNK] = full[:whole].reshape(-1, CHUNK).sum(axis=1)
-            if whole < m:
-                outputs[k][first + whole // CHUNK] = full[whole:].reshape(1, -1).sum(axis=1)[0]
-        else:
-            outputs[k][start:stop] = v

@@ -1,14 +1,17 @@
 """The reference evaluator: walks the graph in topological order with the op
 table's kernels. Values live in a dict for one call only, never on nodes.
 
-Inputs that are all scalars run the float kernels; any array input runs the
-numpy kernels (broadcasting as numpy does) under `np.errstate(all="ignore")`,
-so IEEE results come back instead of exceptions whatever the caller's numpy
-error state. (Compiled programs replace this on the fast path; it stays the
-oracle they are tested against.)
+Scalars run the float kernels. Array inputs are broadcast to the points (their
+shapes broadcast together) and every node that varies over the points runs the
+numpy kernels, under `np.errstate(all="ignore")`, so IEEE results come back
+instead of exceptions whatever the caller's numpy error state. Reductions sum
+over the points as compiled programs do (`kernels.points_sum`). (Compiled
+programs replace this on the fast path; it stays the oracle they are tested
+against.)
 """
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import Mapping, Sequence
 
@@ -16,6 +19,7 @@ import numpy as np
 
 from .errors import InputValueError
 from .graph import CONST, VAR, Node, topological
+from .kernels import points_sum
 from .ops import OPS
 
 
@@ -43,19 +47,32 @@ def coerce(name: str, value) -> float | np.ndarray:
 
 
 def evaluate(roots: Sequence[Node], env: Mapping[str, float | np.ndarray]) -> list:
-    """Values of `roots` with variables bound by `env` (names checked by the caller)."""
-    array = any(isinstance(v, np.ndarray) for v in env.values())
-    column = "array" if array else "scalar"
+    """Values of `roots` with variables bound by `env` (names checked by the
+    caller): a float for a node that does not vary, else an array of the points' shape."""
+    arrays = [v for v in env.values() if isinstance(v, np.ndarray)]
+    points = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+    n = math.prod(points)
     value: dict[Node, object] = {}
     with np.errstate(all="ignore"):
         for node in topological(roots):
             if node.op == CONST:
                 value[node] = node.value
             elif node.op == VAR:
-                value[node] = env[node.value]
+                x = env[node.value]
+                value[node] = np.broadcast_to(x, points) if isinstance(x, np.ndarray) else x
             else:
-                kernel = getattr(OPS[node.op], column)
-                value[node] = kernel(*(value[a] for a in node.args))
+                row = OPS[node.op]
+                args = [value[a] for a in node.args]
+                if row.reduction is not None:
+                    (x,) = args
+                    if isinstance(x, np.ndarray):
+                        value[node] = row.reduction.over(points_sum(x) if row.reduction.sums else 0.0, n)
+                    else:
+                        value[node] = row.reduction.scalar(x, n)
+                elif any(isinstance(a, np.ndarray) for a in args):
+                    value[node] = row.array(*args)
+                else:
+                    value[node] = row.scalar(*args)
     return [value[r] for r in roots]
 
 

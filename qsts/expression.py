@@ -14,12 +14,14 @@ class Expression:
     (('x', 'y'), 5, 9)
     """
 
-    __slots__ = ("root", "variables", "_gradient")
+    __slots__ = ("root", "variables", "_gradient", "_partials", "_reduces")
 
     def __init__(self, root: Node, variables: tuple[str, ...]):
         object.__setattr__(self, "root", root)
         object.__setattr__(self, "variables", tuple(variables))
         object.__setattr__(self, "_gradient", None)
+        object.__setattr__(self, "_partials", {})
+        object.__setattr__(self, "_reduces", None)
 
     def __setattr__(self, name, value):
         raise AttributeError("Expression is immutable")
@@ -43,6 +45,28 @@ class Expression:
             grads = tuple(Expression(g, _present(self.variables, g)) for g in gradient(self.root, self.variables))
             object.__setattr__(self, "_gradient", grads)
         return self._gradient
+
+    @property
+    def reduces(self) -> bool:
+        """Whether the expression has a reduction (sum, mean, size)."""
+        if self._reduces is None:
+            from .shapes import has_reductions
+
+            object.__setattr__(self, "_reduces", has_reductions(topological([self.root])))
+        return self._reduces
+
+    def partials(self, arrays: frozenset = frozenset(), wrt: tuple | None = None) -> tuple:
+        """(partial node, is a total) per variable of `wrt` (default: all) when the
+        variables in `arrays` hold arrays; see `qsts.diff`. Cached per signature."""
+        wrt = self.variables if wrt is None else tuple(wrt)
+        # without reductions the graph is the same for every signature; only the kinds differ
+        key = (frozenset(arrays) if self.reduces else bool(arrays), wrt)
+        found = self._partials.get(key)
+        if found is None:
+            from .diff import partials
+
+            found = self._partials[key] = tuple(partials(self.root, wrt, arrays))
+        return found
 
     def __str__(self) -> str:
         return infix(self.root)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .backends import CHUNK, flatten, keyword_entry, run_arrays, scalar_function
+from .backends import CHUNK, NATURAL, POINTS, SUM, ArrayProgram, flatten, keyword_entry, scalar_function
 from .graph import topological
 from .diff import gradient
 from .evaluate import unbroadcast
@@ -33,7 +33,9 @@ class Function:
 
     `f(**values)`, `f.grad(**values)` and `f.value_and_grad(**values)` take one
     number or array per variable; with numbers they run generated straight-line
-    Python, with arrays the blocked numpy backend.
+    Python, with arrays the blocked numpy backend. `f.wrt` names the variables
+    the gradient is taken for (all of them unless `compile(..., wrt=...)` says);
+    the others are data, held as given.
 
     >>> import qsts
     >>> f = qsts.compile("(x+y)+x*(x+y)")
@@ -41,8 +43,9 @@ class Function:
     (6.0, {'x': 5.0, 'y': 2.0})
     """
 
-    def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None):
-        from .errors import QstsError
+    def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None,
+                 wrt=None):
+        from .errors import QstsError, UnknownVariableError
 
         if block is not None and (type(block) is not int or block <= 0 or block % CHUNK):
             raise QstsError(f"block must be a positive multiple of {CHUNK}, got {block!r}")
@@ -54,10 +57,22 @@ class Function:
                             "beyond its variables")
         self.expression = expression
         self.variables: tuple[str, ...] = expression.variables
+        if wrt is None:
+            self.wrt = self.variables
+        else:
+            if isinstance(wrt, str) or not all(isinstance(w, str) for w in wrt):
+                raise QstsError(f"wrt must be a list of variable names, got {wrt!r:.60}")
+            unknown = [w for w in wrt if w not in self.variables]
+            if unknown:
+                raise UnknownVariableError(f"wrt names {', '.join(map(repr, unknown))}, not in the expression "
+                                           f"(its variables: {', '.join(self.variables) or 'none'})")
+            self.wrt = tuple(v for v in self.variables if v in set(wrt))  # in `variables` order
         self._block, self._threads = block, threads
         self._value = self._hess = None
-        grads = [g.root for g in expression.gradient()]
-        partials = "{{" + ", ".join(f"N{i}: {{{i + 1}}}" for i in range(len(grads))) + "}}"
+        self._arrays: dict = {}  # (which, signature) -> (ArrayProgram, output modes)
+        grads = [node for node, _ in expression.partials(frozenset(), self.wrt)]
+        index = {v: i for i, v in enumerate(self.variables)}
+        partials = "{{" + ", ".join(f"N{index[v]}: {{{k + 1}}}" for k, v in enumerate(self.wrt)) + "}}"
         roots = [expression.root, *grads]
         self._both = _Compiled(roots, self.variables, f"({{0}}, {partials})", self._slow_value_and_grad)
         # The public methods are the generated entries themselves: one call, no wrapper.
@@ -71,14 +86,17 @@ class Function:
 
     @property
     def program(self) -> Program:
-        """The flat program of value and gradient."""
+        """The flat program of value and gradient (scalar inputs)."""
         return self._both.program
 
     def __call__(self, /, **values):
         """The value at `values` (numbers, or arrays evaluated pointwise)."""
+        return self._value_compiled().entry(**values)
+
+    def _value_compiled(self) -> _Compiled:
         if self._value is None:
             self._value = _Compiled([self.expression.root], self.variables, "{0}", self._slow_value)
-        return self._value.entry(**values)
+        return self._value
 
     def hessian(self, /, **values) -> np.ndarray:
         """Second partials as an (n, n) array in `variables` order (scalar inputs)."""
@@ -100,11 +118,11 @@ class Function:
 
     # The checked paths: ints, arrays, missing or unknown names.
     def _slow_value(self, values: dict):
-        return self._run(self._value, values, n_extra=0)[0]
+        return self._run("value", values)[0]
 
     def _slow_value_and_grad(self, values: dict):
-        value, *partials = self._run(self._both, values, n_extra=len(self.variables))
-        return value, dict(zip(self.variables, partials))
+        value, *partials = self._run("both", values)
+        return value, dict(zip(self.wrt, partials))
 
     def _slow_grad(self, values: dict):
         return self._slow_value_and_grad(values)[1]
@@ -116,22 +134,24 @@ class Function:
         env = bind(self.expression, values)
         return [env[n] for n in self.variables]
 
-    def _run(self, compiled: _Compiled, values: dict, n_extra: int) -> list:
-        from .api import out_shape
+    def _run(self, which: str, values: dict) -> list:
+        from .api import frame
 
         args = self._args(values)
         if not any(isinstance(a, np.ndarray) for a in args):
+            compiled = self._both if which == "both" else self._value_compiled()
             return list(compiled.scalar(*args))
-        shape = out_shape(dict(zip(self.variables, args)))
-        n = math.prod(shape)
-        flat = flatten(args, shape)
-        # a scalar input's partial is summed block by block; an array's is kept per point
-        summed = [False] + [not isinstance(a, np.ndarray) for a in args][:n_extra]
-        outs = run_arrays(compiled.program, flat, n, summed, self._block, self._threads)
-        result = [outs[0].reshape(shape)]
-        for a, out, s in zip(args, outs[1:], summed[1:]):
-            if s:
-                result.append(float(out))
+        env = dict(zip(self.variables, args))
+        shape = frame(self.expression, env)
+        signature = tuple(isinstance(a, np.ndarray) for a in args)
+        plan = self._arrays.get((which, signature)) or self._plan(which, signature)
+        program, modes = plan
+        outs = program.run(flatten(args, shape), math.prod(shape), modes, self._block, self._threads)
+        result = [outs[0].reshape(shape) if isinstance(outs[0], np.ndarray) else outs[0]]
+        for name, out in zip(self.wrt, outs[1:]):
+            a = env[name]
+            if not isinstance(out, np.ndarray):
+                result.append(out)
             elif np.shape(a) == shape:
                 result.append(out.reshape(shape))
             else:  # an array broadcast against a larger one: sum down to its shape
@@ -139,13 +159,32 @@ class Function:
                     result.append(unbroadcast(out.reshape(shape), shape, np.shape(a)))
         return result
 
+    def _plan(self, which: str, signature: tuple) -> tuple:
+        """The array program and output modes for inputs shaped as `signature` says."""
+        arrays = frozenset(v for v, a in zip(self.variables, signature) if a)
+        if which == "value":
+            program, modes = self._value_compiled().program, [NATURAL]
+        else:
+            found = self.expression.partials(arrays, self.wrt)
+            if self.expression.reduces:  # the gradient graph depends on which inputs are arrays
+                program = compile_program([self.expression.root, *(node for node, _ in found)], self.variables)
+            else:
+                program = self._both.program
+            # an array's partial per point; a scalar's summed over the points, unless already a total
+            modes = [NATURAL] + [POINTS if v in arrays else NATURAL if is_total else SUM
+                                 for v, (_, is_total) in zip(self.wrt, found)]
+        plan = self._arrays[which, signature] = (ArrayProgram(program, signature), modes)
+        return plan
 
-def compile(expr, /, *, block: int | None = None, threads: int | None = None):
+
+def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None):
     """Compile `expr` once into a `Function` of value, gradient and Hessian; a
     list of expressions gives a `VectorFunction` with a Jacobian.
 
     `block` (points per block, a multiple of 256) and `threads` tune the array
-    backend; the defaults fit the block to the cache and use every core.
+    backend; the defaults fit the block to the cache and use every core. `wrt`
+    limits the gradient to those variables: the rest are data (no partials are
+    computed or allocated for them).
 
     >>> import qsts
     >>> qsts.compile("x^2*y").value_and_grad(x=3.0, y=2.0)
@@ -159,6 +198,8 @@ def compile(expr, /, *, block: int | None = None, threads: int | None = None):
 
         if not expr:
             raise QstsError("compile needs at least one expression")
+        if wrt is not None:
+            raise QstsError("wrt is for one expression; a list's Jacobian covers all variables")
         Function(parse(expr[0]), block, threads)  # checks the options the same way
         return VectorFunction([parse(e) for e in expr], block, threads)
-    return Function(parse(expr), block, threads)
+    return Function(parse(expr), block, threads, wrt)

@@ -103,17 +103,36 @@ def relu_array(a, out=None):
     return np.maximum(a, 0.0, out=out)
 
 
-def scalar_only(name: str) -> Callable:
-    """Array kernel of a reduction that is, for now, defined on scalars only."""
+# ---------------------------------------------------------------- sums over the points
+# Every sum over the points (reductions, and a scalar's summed partial) adds per
+# CHUNK consecutive points, then adds the chunk sums exactly and rounds once: so
+# neither blocks, threads nor the reference evaluator change a bit of it.
 
-    def kernel(a, out=None):
-        if np.ndim(a) == 0 and out is not None:  # a scalar in an array program: broadcast it
-            out[...] = a
-            return out
-        if np.ndim(a):
-            from .errors import InputValueError
+CHUNK = 256
 
-            raise InputValueError(f"{name}() of an array is not supported yet; pass scalars")
-        return a
 
-    return kernel
+def chunk_sums(flat: np.ndarray, out: np.ndarray) -> None:
+    """Write the sums of `flat` per CHUNK points (the last chunk may be short) into `out`."""
+    m = len(flat)
+    whole = m // CHUNK * CHUNK
+    if whole:
+        np.sum(flat[:whole].reshape(-1, CHUNK), axis=1, out=out[:whole // CHUNK])
+    if whole < m:
+        out[whole // CHUNK] = flat[whole:].sum()
+
+
+def exact_total(sums: np.ndarray) -> float:
+    """The sum of `sums`, rounded once (so independent of their order)."""
+    try:
+        return math.fsum(sums)
+    except (OverflowError, ValueError):  # inf - inf or overflow: the IEEE answer instead
+        with np.errstate(all="ignore"):
+            return float(np.sum(sums))
+
+
+def points_sum(values: np.ndarray) -> float:
+    """The sum over all points of `values` (C order), as compiled programs compute it."""
+    flat = np.ravel(values)
+    sums = np.empty(-(-len(flat) // CHUNK))
+    chunk_sums(flat, sums)
+    return exact_total(sums)

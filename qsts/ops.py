@@ -7,6 +7,11 @@ local simplifications. The parser, graph builder, differentiator, evaluators and
 printer look rows up here and never test an operator's name themselves, so
 adding a function is adding a row (and a line to the rule tests).
 
+Reductions (`sum`, `mean`, `size`, and the internal `total` of gradients) carry
+a `Reduction` instead of an array kernel: the evaluators sum their argument over
+the points themselves (block by block in compiled programs) and the row says
+how to finish from that sum, or what a scalar argument gives.
+
 Derivative rules are vector-Jacobian products written with node arithmetic:
 `rule(g, ans, *args)` returns the contribution of the adjoint `g` of the node
 `ans = op(*args)` to one argument, or `None` where it is zero (then no adjoint
@@ -32,6 +37,20 @@ SUM, PRODUCT, UNARY, POWER, ATOM = 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
+class Reduction:
+    """How a reduction finishes. For an argument that varies over the n points,
+    from S, the sum of the argument over them: `over(S, n)`. For a scalar
+    argument x (the same at every point): `scalar(x, n)`."""
+    over: Callable[[float, int], float]
+    scalar: Callable[[float, int], float]
+    sums: bool = True  # needs S (size does not: it knows n alone)
+
+
+def _mean(s: float, n: int) -> float:
+    return s / n if n else math.nan  # the mean of no points is nan, as numpy's
+
+
+@dataclass(frozen=True)
 class Op:
     name: str                 # grammar alias / function name
     arity: int
@@ -48,6 +67,8 @@ class Op:
     # Python for compiled scalar code: a template ("{} + {}"), or a function of the
     # argument texts returning the code or None (then the fast kernel is called)
     python: str | Callable[..., Optional[str]] = ""
+    reduction: Optional[Reduction] = None  # set for reductions, whose `array` is None
+    folds: bool = True        # may be computed at build time when its arguments are numbers
 
     def __post_init__(self):
         if not self.token:
@@ -65,8 +86,8 @@ def _call(name: str) -> Callable[..., Node]:
     return build
 
 
-cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside, abs_ = map(
-    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside abs".split())
+cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside, abs_, size = map(
+    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside abs size".split())
 
 
 def ZERO(*_):
@@ -169,9 +190,19 @@ _ROWS = [
     # d/dh0 is 1 exactly where a == 0
     Op("heaviside", 2, K.heaviside, np.heaviside,
        (ZERO, lambda g, y, a, h0: g * (heaviside(a, 1) - heaviside(a, 0)))),
-    # Reductions are the identity on a scalar; array arguments arrive with arrays.
-    Op("sum", 1, float, K.scalar_only("sum"), (lambda g, y, a: g,)),
-    Op("mean", 1, float, K.scalar_only("mean"), (lambda g, y, a: g,)),
+    # Reductions: over an array argument, sum and mean of all its elements and
+    # size its number of elements; a scalar stays as it is (its size is 1).
+    Op("sum", 1, float, None, (lambda g, y, a: g,), python="{}",
+       reduction=Reduction(lambda s, n: s, lambda x, n: x)),
+    Op("mean", 1, float, None, (lambda g, y, a: g / size(a),), python="{}",
+       reduction=Reduction(_mean, lambda x, n: x)),
+    Op("size", 1, lambda a: 1.0, None, (ZERO,), python="1.0",
+       reduction=Reduction(lambda s, n: float(n), lambda x, n: 1.0, sums=False)),
+    # Internal, in gradients only: the sum over the points of a per-point adjoint,
+    # a scalar counting once per point (so never folded: total(1) is n). Its
+    # token cannot be typed, so it takes no name from the language.
+    Op("total", 1, float, None, (None,), token="Σ", callable=False, python="{}", folds=False,
+       reduction=Reduction(lambda s, n: s, lambda x, n: x * n)),
 ]
 
 OPS: dict[str, Op] = {row.name: row for row in _ROWS}

@@ -55,7 +55,7 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
     for node in order:
         if node.op == CONST:
             folded[node] = node.value
-        elif node.args and all(a in folded for a in node.args):
+        elif node.args and OPS[node.op].folds and all(a in folded for a in node.args):
             folded[node] = OPS[node.op].scalar(*(folded[a] for a in node.args))
     constants = []
     for node in order:

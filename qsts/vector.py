@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import flatten, run_arrays
+from .backends import POINTS, ArrayProgram, flatten
 from .diff import gradient
 from .expression import Expression
 from .function import _Compiled
@@ -52,9 +52,15 @@ class VectorFunction:
         args = [env[v] for v in self.variables]
         if not any(isinstance(a, np.ndarray) for a in args):
             return np.array(compiled.scalar(*args), dtype=np.float64).reshape(lead)
+        if any(e.reduces for e in self.expressions):
+            from .errors import InputValueError
+
+            raise InputValueError("compile([...]) takes scalar values when an expression has sum, mean or "
+                                  "size; compile each expression on its own for arrays")
         shape = out_shape(env)
         n = math.prod(shape)
-        flat = flatten(args, shape)
-        outs = run_arrays(compiled.program, flat, n, [False] * len(compiled.program.outputs),
-                          self._block, self._threads)
+        signature = tuple(isinstance(a, np.ndarray) for a in args)
+        program = ArrayProgram(compiled.program, signature)
+        outs = program.run(flatten(args, shape), n, [POINTS] * len(compiled.program.outputs),
+                           self._block, self._threads)
         return np.stack(outs).reshape(lead + shape)

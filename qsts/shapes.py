@@ -1,0 +1,88 @@
+"""Which nodes vary over the points, and the one shape rule reductions need.
+
+With array inputs, qsts evaluates over the *points*: the inputs' shapes
+broadcast together, as numpy does. A node varies over the points when an array
+input reaches it through elementwise operators; a reduction (`sum`, `mean`,
+`size`) is one number, and so is anything built only from scalars and
+reductions.
+
+Reductions sum over the points, block by block, so the argument of a reduction
+that varies must span all the points: `sum(t)` with `t` of shape (3,) while
+another input has shape (4, 3) would need numpy to sum 3 numbers where the
+points are 12. Such inputs are refused with a clear message (the result itself,
+when it varies, must span the points too, or its gradient would count an output
+more than once). Expressions without reductions are never refused.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import InputValueError
+from .graph import VAR, Node, topological
+from .ops import OPS
+
+
+def has_reductions(nodes: Iterable[Node]) -> bool:
+    return any(OPS[n.op].reduction is not None for n in nodes if n.args)
+
+
+def varying(order: Sequence[Node], arrays: Iterable[str]) -> set[Node]:
+    """The nodes of `order` (topological) that vary over the points when the
+    variables named in `arrays` hold arrays."""
+    arrays = set(arrays)
+    out: set[Node] = set()
+    for node in order:
+        if node.op == VAR:
+            if node.value in arrays:
+                out.add(node)
+        elif node.args and OPS[node.op].reduction is None and any(a in out for a in node.args):
+            out.add(node)
+    return out
+
+
+def regions(root: Node, arrays: Iterable[str]) -> list[tuple[Node, tuple[str, ...]]]:
+    """The nodes whose shape must be the points' shape (the argument of each
+    reduction, and the root, where they vary), each with the array inputs that
+    reach it elementwise."""
+    arrays = tuple(sorted(set(arrays)))
+    bit = {name: 1 << i for i, name in enumerate(arrays)}
+    support: dict[Node, int] = {}
+    wanted = [root]
+    for node in topological([root]):
+        if node.op == VAR:
+            support[node] = bit.get(node.value, 0)
+        elif node.args and OPS[node.op].reduction is not None:
+            support[node] = 0
+            wanted.append(node.args[0])
+        else:
+            mask = 0
+            for a in node.args:
+                mask |= support[a]
+            support[node] = mask
+    seen, out = set(), []
+    for node in wanted:
+        if support[node] and node not in seen:
+            seen.add(node)
+            out.append((node, tuple(a for a in arrays if support[node] & bit[a])))
+    return out
+
+
+def check(found: Sequence[tuple[Node, tuple[str, ...]]], root: Node, shapes: Mapping[str, tuple],
+          points: tuple) -> None:
+    """Refuse inputs under which a reduction's argument (or the result) would not
+    span the points; `found` is `regions(root, ...)`."""
+    for node, names in found:
+        shape = np.broadcast_shapes(*(shapes[n] for n in names))
+        if shape != points:
+            from .printing import infix
+
+            text = infix(node)
+            text = text if len(text) <= 60 else text[:57] + "..."
+            what = "the result" if node is root else f"the argument of a reduction, {text},"
+            given = ", ".join(f"{n}: {shapes[n]}" for n in names)
+            raise InputValueError(
+                f"{what} has shape {shape} ({given}), but the inputs broadcast to {points}; "
+                "sum, mean and size work over all the points, so give the arrays they "
+                "reduce the full shape")
