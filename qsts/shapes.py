@@ -44,28 +44,28 @@ def varying(order: Sequence[Node], arrays: Iterable[str]) -> set[Node]:
 
 def regions(root: Node, arrays: Iterable[str]) -> list[tuple[Node, tuple[str, ...]]]:
     """The nodes whose shape must be the points' shape (the argument of each
-    reduction, and the root, where they vary), each with the array inputs that
-    reach it elementwise."""
+    reduction, and the root, where they vary), each named by the reduction (or
+    the root) and given with the array inputs that reach it elementwise."""
     arrays = tuple(sorted(set(arrays)))
     bit = {name: 1 << i for i, name in enumerate(arrays)}
     support: dict[Node, int] = {}
-    wanted = [root]
+    wanted = [(root, root)]  # (node whose shape counts, what to name in a message)
     for node in topological([root]):
         if node.op == VAR:
             support[node] = bit.get(node.value, 0)
         elif node.args and OPS[node.op].reduction is not None:
             support[node] = 0
-            wanted.append(node.args[0])
+            wanted.append((node.args[0], node))
         else:
             mask = 0
             for a in node.args:
                 mask |= support[a]
             support[node] = mask
     seen, out = set(), []
-    for node in wanted:
-        if support[node] and node not in seen:
-            seen.add(node)
-            out.append((node, tuple(a for a in arrays if support[node] & bit[a])))
+    for node, named in wanted:
+        if support[node] and named not in seen:
+            seen.add(named)
+            out.append((named, tuple(a for a in arrays if support[node] & bit[a])))
     return out
 
 
@@ -80,9 +80,12 @@ def check(found: Sequence[tuple[Node, tuple[str, ...]]], root: Node, shapes: Map
 
             text = infix(node)
             text = text if len(text) <= 60 else text[:57] + "..."
-            what = "the result" if node is root else f"the argument of a reduction, {text},"
             given = ", ".join(f"{n}: {shapes[n]}" for n in names)
+            if node is root:
+                raise InputValueError(
+                    f"the result has shape {shape} ({given}), but the inputs broadcast to {points} "
+                    "through the reductions in it; give the arrays the same shape")
             raise InputValueError(
-                f"{what} has shape {shape} ({given}), but the inputs broadcast to {points}; "
-                "sum, mean and size work over all the points, so give the arrays they "
+                f"{text} reduces an array of shape {shape} ({given}), but the inputs broadcast to "
+                f"{points}; sum, mean and size work over all the points, so give the arrays they "
                 "reduce the full shape")
