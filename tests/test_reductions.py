@@ -56,6 +56,8 @@ UNARY = [
     ("sum({})", lambda a: Jet(a.v.sum(keepdims=True), a.d.sum(axis=1, keepdims=True))),
     ("mean({})", lambda a: Jet(a.v.mean(keepdims=True), a.d.mean(axis=1, keepdims=True))),
     ("size({})*({})", lambda a: Jet(a.v * a.v.size, a.d * a.v.size)),
+    # one node before and after a reduction of it: compiled programs need two passes
+    ("({}) - mean({})", lambda a: Jet(a.v - a.v.mean(keepdims=True), a.d - a.d.mean(axis=1, keepdims=True))),
 ]
 BINARY = [
     ("({}) + ({})", lambda a, b: a + b),
@@ -154,6 +156,25 @@ def test_compiled_equals_reference_bit_for_bit(expr, point, setting):
         assert type(grads[v]) is type(ref_grads[v])
         np.testing.assert_array_equal(grads[v], ref_grads[v], err_msg=f"{text} d/d{v}")
     np.testing.assert_array_equal(qsts.compile(e, block=block, threads=threads)(**env), ref_value)
+
+
+@pytest.mark.parametrize("text", [
+    "sum(sin(y)) * sin(y)",                                   # sin(y) in pass 0 and again in pass 1
+    "sum(exp(y) * (y - mean(y)))",
+    "mean((y - mean(y))^2) + sum(sin(y) * mean(sin(y) * x))",
+    "sum(y / sum(y / sum(y * x)))",                           # three passes
+])
+@pytest.mark.parametrize("setting", [(CHUNK, 1), (CHUNK, 2), (5 * CHUNK, 2), (None, None)])
+def test_passes_recompute_what_later_passes_need(text, setting):
+    rng = np.random.default_rng(4)
+    env = {"x": 0.3, "y": rng.uniform(0.5, 1.5, 7 * CHUNK + 5)}
+    env = {k: env[k] for k in qsts.parse(text).variables}
+    block, threads = setting
+    ref_value, ref_grads = qsts.value_and_grad(text, **env)
+    value, grads = qsts.compile(text, block=block, threads=threads).value_and_grad(**env)
+    np.testing.assert_array_equal(value, ref_value)
+    for v in grads:
+        np.testing.assert_array_equal(grads[v], ref_grads[v])
 
 
 # ---------------------------------------------------------------- by hand
