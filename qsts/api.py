@@ -173,10 +173,10 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
 
 
 @functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls
-def _compiled(expr):
+def _compiled(expr, wrt: tuple | None = None):
     from .function import compile
 
-    return compile(expr)
+    return compile(expr, wrt=wrt)
 
 
 def hessian(expr: ExprLike, /, **values) -> np.ndarray:

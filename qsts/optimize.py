@@ -60,10 +60,11 @@ class _Problem:
         missing = [v for v in e.variables if v not in x0 and v not in data]
         if missing:
             raise QstsError(f"no starting value or data for {', '.join(map(repr, missing))}")
-        self.f = _compiled(e)
-        self.names = [v for v in e.variables if v in x0]
-        self.data = data
         from .evaluate import coerce
+
+        self.names = [v for v in e.variables if v in x0]
+        self.f = _compiled(e, tuple(self.names))  # no partials for the data: they may be millions
+        self.data = {k: coerce(k, v) for k, v in data.items()}  # checked and converted once, not per step
 
         start = {k: coerce(k, x0[k]) for k in self.names}
         self.shapes = [np.shape(start[k]) for k in self.names]
@@ -240,7 +241,7 @@ class ScipyObjective:
                                                                               if v not in (data or {}))
         self._problem = _Problem(e, dict.fromkeys(self.variables, 0.0), data)
         self._problem.names = list(self.variables)  # the caller's order, not the expression's
-        self._f = _compiled(e)
+        self._f = self._problem.f
 
     def x0(self, start: Mapping) -> np.ndarray:
         """The start vector from a name -> value mapping, in `variables` order."""
@@ -260,6 +261,9 @@ class ScipyObjective:
         return np.array([g[v] for v in self.variables])
 
     def hess(self, x) -> np.ndarray:
-        h = self._f.hessian(**self._env(x))
-        order = [self._f.variables.index(v) for v in self.variables]
+        from .api import _compiled
+
+        full = _compiled(self._f.expression)
+        h = full.hessian(**self._env(x))
+        order = [full.variables.index(v) for v in self.variables]
         return h[np.ix_(order, order)]
