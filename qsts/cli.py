@@ -39,12 +39,29 @@ def _fmt(value) -> str:
     return number(value, names=False) if isinstance(value, float) else str(value)
 
 
+def _data(args, given: dict) -> dict:
+    """Columns of `--data FILE.csv` for the expression's variables, by header name."""
+    if not getattr(args, "data", None):
+        return {}
+    from .data import columns_for, read_csv
+
+    return columns_for(api.parse(args.expr).variables, read_csv(args.data), given, args.data)
+
+
 def cmd_eval(args) -> None:
-    print(_fmt(api.evaluate(args.expr, **_bindings(args.values))))
+    values = _bindings(args.values)
+    print(_fmt(api.evaluate(args.expr, **values, **_data(args, values))))
 
 
 def cmd_grad(args) -> None:
-    value, partials = api.value_and_grad(args.expr, **_bindings(args.values))
+    values = _bindings(args.values)
+    data = _data(args, values)
+    if data:  # partials for the NAME=VALUE variables; the columns are data
+        e = api.parse(args.expr)
+        f = api._compiled(e, tuple(v for v in e.variables if v not in data))
+        value, partials = f.value_and_grad(**values, **data)
+    else:
+        value, partials = api.value_and_grad(args.expr, **values)
     print(f"value = {_fmt(value)}")
     for name, p in partials.items():
         print(f"d/d{name} = {_fmt(p)}")
@@ -82,6 +99,7 @@ def cmd_minimize(args) -> None:
     from .optimize import minimize
 
     x0 = _bindings(args.values)
+    data = _data(args, x0)
     interactive = sys.stdout.isatty()
     every = max(1, args.max_iter // 20)
     state = {"last": 0.0}
@@ -98,7 +116,7 @@ def cmd_minimize(args) -> None:
             print(f"iter {r.nit}  f = {r.fun!r}  |grad| = {norm:.3g}")
 
     r = minimize(args.expr, x0, method=args.method, lr=args.lr, max_iter=args.max_iter, gtol=args.gtol,
-                 ftol=args.ftol, line_search=args.line_search, callback=progress)
+                 ftol=args.ftol, line_search=args.line_search, callback=progress, data=data)
     if interactive:
         print()
     print(f"{'converged' if r.converged else 'not converged'}: {r.message}")
@@ -162,8 +180,10 @@ def _parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    command("eval", cmd_eval, "print the value")
-    command("grad", cmd_grad, "print the value and each partial derivative")
+    data_help = "bind the variables named in FILE.csv's header to its columns (arrays)"
+    command("eval", cmd_eval, "print the value").add_argument("--data", metavar="FILE.csv", help=data_help)
+    command("grad", cmd_grad, "print the value and each partial derivative").add_argument(
+        "--data", metavar="FILE.csv", help=data_help)
     command("diff", cmd_diff, "print the symbolic derivative", values=False).add_argument(
         "var", metavar="VAR", help="the variable to differentiate by")
     command("postfix", cmd_postfix, "print the postfix (RPN) form", values=False)
@@ -179,6 +199,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--ftol", type=float, default=0.0, help="stop when the relative progress is at most this")
     m.add_argument("--line-search", action="store_true", help="backtracking (Armijo) line search")
     m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration")
+    m.add_argument("--data", metavar="FILE.csv", help="hold the variables named in FILE.csv's header at its "
+                   "columns and fit the ones given NAME=VALUE starts")
     r = sub.add_parser("repl", help="an interactive session (also: qsts with no arguments)")
     r.set_defaults(func=lambda args: None, repl=True)
     return p
@@ -191,7 +213,7 @@ def _version() -> str:
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
-          "--gtol", "--ftol", "--line-search", "--plot"}
+          "--gtol", "--ftol", "--line-search", "--plot", "--data"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,7 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # reading it as an option, and the grammar ignores the space.
     argv = [" " + a if a.startswith("-") and a.split("=", 1)[0] not in _FLAGS else a for a in argv]
     parser = _parser()
-    args = parser.parse_args(argv)
+    # NAME=VALUE pairs may also follow options (`minimize EXPR --data f.csv a=0`),
+    # which argparse leaves over once the positional list has ended
+    args, extra = parser.parse_known_args(argv)
+    if extra and (not hasattr(args, "values") or any(a.startswith("-") for a in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.values = list(args.values) + extra
     if args.command is None or getattr(args, "repl", False):
         from .repl import main as repl
 

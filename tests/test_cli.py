@@ -98,3 +98,65 @@ def test_python_dash_m_and_exit_status():
     assert ok.returncode == 0 and ok.stdout == "value = 6\nd/dx = 3\nd/dy = 2\n"
     bad = subprocess.run([sys.executable, "-m", "qsts", "eval", "1+"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unexpected end of input" in bad.stderr and bad.stdout == ""
+
+
+@pytest.fixture
+def line_csv(tmp_path):
+    """A straight line with noise, as a CSV with an extra column qsts ignores."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    t = rng.uniform(0, 10, 200)
+    y = 1.7 * t - 3.2 + rng.normal(0, 0.5, 200)
+    path = tmp_path / "line.csv"
+    path.write_text("t, y ,note\n" + "".join(f"{a!r},{b!r},0\n" for a, b in zip(t.tolist(), y.tolist())))
+    return str(path), np.polyfit(t, y, 1)
+
+
+def test_minimize_with_data_binds_columns_by_header(capsys, line_csv):
+    path, (slope, intercept) = line_csv
+    code, out, err = run(capsys, "minimize", "mean((a*t + b - y)^2)", "--data", path, "a=0", "b=0",
+                         "--method", "nesterov", "--lr", "0.005", "--gtol", "1e-12", "--max-iter", "20000")
+    assert code == 0, err
+    fitted = dict(line.split(" = ") for line in out.splitlines() if line[:4] in ("a = ", "b = "))
+    assert abs(float(fitted["a"]) - slope) < 1e-8 and abs(float(fitted["b"]) - intercept) < 1e-8
+    assert "converged: gradient below gtol" in out
+
+
+def test_eval_and_grad_with_data(capsys, line_csv):
+    import numpy as np
+
+    path, _ = line_csv
+    y = np.loadtxt(path, delimiter=",", skiprows=1, usecols=1)
+    mean = float(np.mean(y))
+    code, out, _ = run(capsys, "eval", "mean(y)", "--data", path)
+    assert code == 0 and float(out) == pytest.approx(mean, rel=1e-15)
+    # partials for the NAME=VALUE variables only: the columns are data
+    code, out, _ = run(capsys, "grad", "c*mean(y)", "c=2", "--data", path)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2 and lines[1].startswith("d/dc = ")
+    assert float(lines[1].split(" = ")[1]) == pytest.approx(mean, rel=1e-15)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"),
+    ("t,t\n1,2\n", "appears twice"),
+    ("t,y\n1,2\n3\n", "line 3: 1 values for 2 columns"),
+    ("t,y\n1,2\n3,x\n", "line 3, column 'y': 'x' is not a number"),
+    ("t,y z\n1,2\n", "'y z' is not a variable name"),
+])
+def test_bad_data_files(capsys, tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    code, _, err = run(capsys, "minimize", "mean((a*t - y)^2)", "--data", str(path), "a=0")
+    assert code == 2 and message in err
+
+
+def test_data_errors(capsys, line_csv, tmp_path):
+    path, _ = line_csv
+    code, _, err = run(capsys, "minimize", "mean((a*t - y)^2)", "--data", path, "a=0", "t=1")
+    assert code == 2 and "'t' given on the command line and as a column" in err
+    code, _, err = run(capsys, "minimize", "mean((a*t - y)^2)", "--data", str(tmp_path / "missing.csv"), "a=0")
+    assert code == 2 and "cannot read" in err
+    code, _, err = run(capsys, "minimize", "mean((a*s - y)^2)", "--data", path, "a=0")
+    assert code == 2 and "no starting value or data for 's'" in err
