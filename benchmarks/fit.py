@@ -120,7 +120,7 @@ def peer_jax(loss, t, y):
 # resident, which would hide a step's temporaries from the high-water mark.
 CHILD_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "OMP_NUM_THREADS": str(os.cpu_count())}
 
-PEERS = {"qsts": peer_qsts, "qsts 1 thread": lambda l, t, y: peer_qsts(l, t, y, threads=1),
+PEERS = {"qsts": peer_qsts, "qsts 1 thread": lambda loss, t, y: peer_qsts(loss, t, y, threads=1),
          "numpy (hand gradient)": peer_numpy, "numexpr (hand gradient)": peer_numexpr, "JAX jit": peer_jax}
 
 

@@ -234,7 +234,7 @@ class ScipyObjective:
     """
 
     def __init__(self, expr, /, variables=None, data: Mapping | None = None):
-        from .api import _compiled, parse
+        from .api import parse
 
         e = parse(expr)
         self.variables = tuple(variables) if variables is not None else tuple(v for v in e.variables
