@@ -17,7 +17,7 @@ from .expression import Expression, _present
 from .ops import CONSTANTS, RESERVED
 from .kernels import points_sum
 from .postfix import build
-from .shapes import check, regions
+from .shapes import check
 
 ExprLike = "str | Expression"
 
@@ -105,8 +105,8 @@ def frame(e: Expression, env: dict) -> tuple:
     checking that reductions span them (`qsts.shapes`)."""
     points = out_shape(env)
     if points and e.reduces:
-        arrays = [k for k, v in env.items() if isinstance(v, np.ndarray)]
-        check(regions(e.root, arrays), e.root, {k: np.shape(v) for k, v in env.items()}, points)
+        arrays = frozenset(k for k, v in env.items() if isinstance(v, np.ndarray))
+        check(e.regions(arrays), e.root, {k: np.shape(v) for k, v in env.items()}, points)
     return points
 
 

@@ -7,6 +7,7 @@ table's own names only: never a user string.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,7 @@ _VARYING, _SCALAR, _OF_SCALAR, _COUNT, _OVER_POINTS = range(5)
 _OP, _SET, _ACC = range(3)  # the steps of a pass
 
 
+@functools.cache  # os.cpu_count() takes microseconds: once is enough
 def threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -221,6 +223,7 @@ class ArrayProgram:
         needed = [lv for lv, v in zip(self.out_level, self.out_varies) if v]
         needed += [lv - 1 for lv, k in zip(levels, kinds) if k == _OVER_POINTS]
         self.n_passes = max(needed, default=-1) + 1
+        self._steps_of: dict[int, list] = {}
 
     def run(self, inputs: Sequence, n: int, modes: Sequence[str],
             block: int | None = None, workers: int | None = None) -> list:
@@ -238,10 +241,10 @@ class ArrayProgram:
         with np.errstate(all="ignore"):
             for level in range(self.n_passes):
                 base = self._scalars(inputs, n, level, done)
-                steps = self._steps(level, done, sums)
+                steps = self._steps_of.get(level) or self._steps(level)
                 goals = [(k, program.outputs[k], modes[k] == SUM) for k in range(len(modes))
                          if self.out_varies[k] and self.out_level[k] == level]
-                work = _Pass(program, inputs, base, steps, goals, outputs, block, n).work
+                work = _Pass(program, inputs, base, steps, goals, outputs, block, n, done, sums).work
                 if workers <= 1:
                     work(starts)
                 else:
@@ -288,8 +291,9 @@ class ArrayProgram:
             values[ins.out] = done[i]
         return values
 
-    def _steps(self, level: int, done: dict, sums: dict) -> list:
-        """What a block does in pass `level`, with work nothing needs removed."""
+    def _steps(self, level: int) -> list:
+        """What a block does in pass `level`, with work nothing needs removed; a
+        scalar is set from, and a sum added into, what the instruction index names."""
         program = self.program
         steps = []
         for i, ins in enumerate(program.instructions):
@@ -297,9 +301,9 @@ class ArrayProgram:
             if kind == _VARYING and lv <= level:
                 steps.append((_OP, ins.out, OPS[ins.op].array, ins.args))
             elif kind != _VARYING and lv <= level:
-                steps.append((_SET, ins.out, done[i], ()))
+                steps.append((_SET, ins.out, i, ()))
             elif kind == _OVER_POINTS and lv == level + 1:
-                steps.append((_ACC, ins.args[0], sums[i], ()))
+                steps.append((_ACC, ins.args[0], i, ()))
         live = {program.outputs[k] for k in range(len(program.outputs))
                 if self.out_varies[k] and self.out_level[k] == level}
         kept = []
@@ -314,18 +318,21 @@ class ArrayProgram:
                 continue
             kept.append(step)
         kept.reverse()
+        self._steps_of[level] = kept
         return kept
 
 
 class _Pass:
     """One pass over blocks of points; `work` runs a thread's share of the blocks."""
 
-    def __init__(self, program, inputs, base, steps, goals, outputs, block, n):
+    def __init__(self, program, inputs, base, steps, goals, outputs, block, n, done, sums):
         self.program, self.inputs, self.base, self.steps = program, inputs, base, steps
         self.goals, self.outputs, self.block, self.n = goals, outputs, block, n
+        self.done, self.sums = done, sums
 
     def work(self, mine: Sequence[int]) -> None:
-        program, inputs, steps, block = self.program, self.inputs, self.steps, self.block
+        program, inputs, steps, block, done, sums = (self.program, self.inputs, self.steps, self.block,
+                                                     self.done, self.sums)
         first_temporary = program.n_slots - len(program.temporaries)
         rows = np.empty((len(program.temporaries), block)) if steps else ()
         full = [None] * first_temporary + list(rows)  # inputs and constants need no buffer
@@ -342,9 +349,9 @@ class _Pass:
                 if tag == _OP:
                     values[slot] = what(*[values[a] for a in args], out=buffers[slot])
                 elif tag == _SET:
-                    values[slot] = what
+                    values[slot] = done[what]
                 else:
-                    chunk_sums(values[slot], what[first:first + count])
+                    chunk_sums(values[slot], sums[what][first:first + count])
             for k, slot, summed in self.goals:
                 if summed:
                     chunk_sums(values[slot], self.outputs[k][first:first + count])

@@ -14,13 +14,13 @@ class Expression:
     (('x', 'y'), 5, 9)
     """
 
-    __slots__ = ("root", "variables", "_gradient", "_partials", "_reduces")
+    __slots__ = ("root", "variables", "_gradient", "_cache", "_reduces")
 
     def __init__(self, root: Node, variables: tuple[str, ...]):
         object.__setattr__(self, "root", root)
         object.__setattr__(self, "variables", tuple(variables))
         object.__setattr__(self, "_gradient", None)
-        object.__setattr__(self, "_partials", {})
+        object.__setattr__(self, "_cache", {})  # per-signature partials and regions
         object.__setattr__(self, "_reduces", None)
 
     def __setattr__(self, name, value):
@@ -61,11 +61,21 @@ class Expression:
         wrt = self.variables if wrt is None else tuple(wrt)
         # without reductions the graph is the same for every signature; only the kinds differ
         key = (frozenset(arrays) if self.reduces else bool(arrays), wrt)
-        found = self._partials.get(key)
+        found = self._cache.get(key)
         if found is None:
             from .diff import partials
 
-            found = self._partials[key] = tuple(partials(self.root, wrt, arrays))
+            found = self._cache[key] = tuple(partials(self.root, wrt, arrays))
+        return found
+
+    def regions(self, arrays: frozenset) -> list:
+        """`qsts.shapes.regions` of the root, cached per set of array variables."""
+        key = ("regions", frozenset(arrays))
+        found = self._cache.get(key)
+        if found is None:
+            from .shapes import regions
+
+            found = self._cache[key] = regions(self.root, arrays)
         return found
 
     def __str__(self) -> str:
