@@ -19,6 +19,7 @@ from .errors import QstsError
 DEFAULT_LR = {"gd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adam": 1e-3}
 MOMENTUM, BETA1, BETA2, EPS = 0.9, 0.9, 0.999, 1e-8
 ARMIJO_C, SHRINK, MAX_HALVINGS = 1e-4, 0.5, 60
+APPROX_WOLFE_DELTA = 0.1  # Hager and Zhang's delta
 
 
 @dataclass
@@ -124,16 +125,29 @@ METHODS: dict[str, Callable] = {"gd": _gd, "momentum": _momentum, "nesterov": _n
 
 def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     """Shrink `step` until f(x + step) <= f(x) + c * g.step, or None if no shrink
-    helps. A step that goes uphill is swapped for steepest descent of its length."""
+    helps. A step that goes uphill is swapped for steepest descent of its length.
+
+    Near a minimum the decrease c * g.step falls below the rounding of f, and
+    comparing values can no longer tell a good step from a bad one (plain Armijo
+    then stalls about sqrt(eps) away). There, as Hager and Zhang's approximate
+    Wolfe condition does, a step whose value is within rounding of f(x) is judged
+    by the slope at its end, which the gradient gives accurately:
+    g(x + step).step <= (1 - 2 delta) |g.step|.
+    """
     slope = float(g @ step)
     if not slope < 0:
         step = -g * (np.linalg.norm(step) / np.linalg.norm(g))
         slope = float(g @ step)
     scale = state.get("scale", 1.0)
     step = step * scale
+    noise = 8 * np.finfo(float).eps * abs(fx)  # what rounding can hide in f
     for _ in range(MAX_HALVINGS):
         f_new = problem.value(x + step)
-        if f_new <= fx + ARMIJO_C * scale * slope:
+        accept = f_new <= fx + ARMIJO_C * scale * slope
+        if not accept and f_new <= fx + noise and abs(ARMIJO_C * scale * slope) <= noise:
+            end_slope = float(problem.value_and_grad(x + step)[1] @ step)
+            accept = end_slope <= (1 - 2 * APPROX_WOLFE_DELTA) * abs(scale * slope)
+        if accept:
             state["scale"] = min(1.0, scale / SHRINK)  # next time, start a little bolder
             if "velocity" in state:
                 state["velocity"] = step  # momentum remembers the step taken, not the one proposed
