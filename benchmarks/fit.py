@@ -1,6 +1,6 @@
 """One step of a fit on many rows: time and peak memory, qsts beside its peers.
 
-    pip install -e ".[bench]" && python benchmarks/fit.py [--rows 10000000]
+    pip install -e ".[bench]" && python benchmarks/fit.py [--rows 10000000 | --sweep 1e6,1e7,3e7]
 
 A step is the loss and its gradient with respect to the parameters a and b,
 with the data t and y (float64 columns, 16 bytes per row) held fixed, for
@@ -13,8 +13,11 @@ the process (VmHWM, reset through /proc/self/clear_refs) during the steps,
 minus the resident size just before them: what a step needs beyond the data,
 whoever allocates it (numpy, numexpr's C buffers, XLA); that child runs with a
 fixed glibc mmap threshold, so freed arrays leave and new ones are counted.
-Time is the best of 5 steps, in another child with the default allocator. Peers: numpy and numexpr with hand-derived gradients, and JAX (jit of
+Time is the best of 5 steps, in another child with the default allocator.
+Peers: numpy and numexpr with hand-derived gradients, and JAX (jit of
 value_and_grad, float64). Ratios are peer / qsts: above 1, qsts is better.
+`--sweep` instead measures memory alone at several row counts, to show what
+grows with the rows and what does not.
 """
 from __future__ import annotations
 
@@ -162,43 +165,64 @@ def qsts_bound(loss: str) -> float:
     return (threads() * len(program.temporaries) * block_size(program) * 8 + sums * 8 * ARGS.rows / CHUNK) / 2**20
 
 
+def child(peer: str, loss: str, rows: int, what: str) -> dict | None:
+    env = CHILD_ENV if what == "memory" else None
+    done = subprocess.run([sys.executable, __file__, "--child", peer, "--loss", loss, "--rows", str(rows),
+                           "--what", what], capture_output=True, text=True, env=env)
+    if done.returncode:
+        print(f"{peer}: skipped ({done.stderr.strip().splitlines()[-1][:100] if done.stderr else 'failed'})")
+        return None
+    return json.loads(done.stdout)
+
+
+def sweep(sizes: list[int]) -> None:
+    """Peak memory beyond the data against the number of rows (least squares)."""
+    peers = ["qsts", "numpy (hand gradient)", "JAX jit"]
+    print("\n## memory beyond the data against rows, least squares (MB)")
+    print(f"{'rows':>12} {'data':>8} " + " ".join(f"{p:>22}" for p in peers))
+    for rows in sizes:
+        found = [child(p, "least squares", rows, "memory") for p in peers]
+        cells = " ".join(f"{r['extra_mb']:>22.1f}" if r else f"{'-':>22}" for r in found)
+        print(f"{rows:>12,} {16 * rows / 2**20:>8.0f} {cells}")
+
+
 def main() -> None:
     print(f"# one fit step on {ARGS.rows:,} rows: data t, y = {16 * ARGS.rows / 2**20:.0f} MB")
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, numpy {np.__version__}")
     for loss, text in LOSSES.items():
         print(f"\n## {loss}: {text}")
         print(f"qsts's bound beyond the data (threads x block temporaries + chunk sums): {qsts_bound(loss):.1f} MB")
         rows = {}
         for peer in PEERS:
-            found = {}
-            for what, env in (("time", None), ("memory", CHILD_ENV)):
-                done = subprocess.run([sys.executable, __file__, "--child", peer, "--loss", loss,
-                                       "--rows", str(ARGS.rows), "--what", what], capture_output=True, text=True, env=env)
-                if done.returncode:
-                    print(f"{peer}: skipped ({done.stderr.strip().splitlines()[-1][:100] if done.stderr else 'failed'})")
-                    break
-                found.update(json.loads(done.stdout))
-            else:
-                rows[peer] = found
+            timed, memory = child(peer, loss, ARGS.rows, "time"), child(peer, loss, ARGS.rows, "memory")
+            if timed and memory:
+                rows[peer] = {**timed, **memory}
         base = rows.get("qsts")
-        print(f"{'peer':<26} {'step ms':>9} {'peak beyond data MB':>20} {'time ratio':>11} {'memory ratio':>13}  "
-              "loss, d/da, d/db")
+        print(f"{'peer':<26} {'step ms':>9} {'resident MB':>12} {'peak beyond MB':>15} {'time ratio':>11} "
+              f"{'memory ratio':>13}  loss, d/da, d/db")
         for peer, r in rows.items():
             ratio_t = r["time"] / base["time"] if base else float("nan")
             ratio_m = r["extra_mb"] / max(base["extra_mb"], 0.1) if base else float("nan")
             res = ", ".join(f"{v:.12g}" for v in r["result"])
-            print(f"{peer:<26} {r['time'] * 1e3:>9.1f} {r['extra_mb']:>20.1f} {ratio_t:>11.2f} {ratio_m:>13.1f}  {res}")
+            print(f"{peer:<26} {r['time'] * 1e3:>9.1f} {r['rss_mb']:>12.0f} {r['extra_mb']:>15.1f} {ratio_t:>11.2f} "
+                  f"{ratio_m:>13.1f}  {res}")
+    print("\nresident: the process's size before the step (data, the peer's own copies, its runtime);\n"
+          "peak beyond: the high-water mark during one step minus that")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--sweep", type=lambda text: [int(float(v)) for v in text.split(",")], default=None,
+                        metavar="N,N,...", help="only measure memory beyond the data, at these row counts")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--loss", help=argparse.SUPPRESS)
     parser.add_argument("--what", help=argparse.SUPPRESS)
     ARGS = parser.parse_args()
     if ARGS.child:
         print(json.dumps(measure(ARGS.child, ARGS.loss, ARGS.rows, ARGS.what)))
+    elif ARGS.sweep:
+        sweep(ARGS.sweep)
     else:
         main()
