@@ -10,7 +10,7 @@ from typing import Mapping
 import numpy as np
 
 from . import grammar
-from .diff import gradient
+from .diff import gradient, per_point
 from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
 from .evaluate import coerce, evaluate as _run, unbroadcast
 from .expression import Expression, _present
@@ -158,14 +158,23 @@ def grad(expr: ExprLike, /, **values) -> dict:
 def diff(expr: ExprLike, var: str, /) -> Expression:
     """The derivative of `expr` with respect to `var`, as an `Expression`.
 
+    With `sum`, `mean` or `size` in `expr`, it is the derivative at each point
+    when the variables are arrays over the same points (at scalars, the ordinary
+    derivative): evaluated there, it gives what `grad` gives.
+
     >>> str(diff("x^2", "x"))
     '2*x'
+    >>> str(diff("sum(x*sum(x))", "x"))
+    'sum(x) + sum(x)'
     """
     e = parse(expr)
     if not isinstance(var, str) or not var.isidentifier() or not var.isascii():
         raise QstsError(f"the variable to differentiate by must be a name, got {var!r:.40}")
     if var in RESERVED:
         raise ReservedNameError(f"'{var}' is a constant or function name, not a variable")
+    if var in e.variables and e.reduces:
+        d = per_point(e.root, var, e.variables)
+        return Expression(d, _present(e.variables, d))
     if var in e.variables:
         return e.gradient()[e.variables.index(var)]
     (d,) = gradient(e.root, [var])  # not in the expression: the derivative is 0

@@ -13,7 +13,7 @@ def read_csv(path: str) -> dict[str, np.ndarray]:
     """The columns of the CSV file at `path`: its first row names them, every
     other row holds one number per column. Errors name the line and column."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise QstsError(f"cannot read {path}: {err}") from None

@@ -17,11 +17,11 @@ With scalar inputs only, every adjoint is a total and no `total` appears.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .algebra import apply
 from .errors import MissingRuleError
-from .graph import VAR, Node, const, topological
+from .graph import VAR, Node, const, topological, var as var_node
 from .ops import OPS
 from .shapes import varying
 
@@ -31,9 +31,27 @@ def gradient(root: Node, wrt: Sequence[str]) -> list[Node]:
     return [node for node, _ in partials(root, wrt)]
 
 
-def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = ()) -> list[tuple[Node, bool]]:
+def per_point(root: Node, var: str, variables: Sequence[str]) -> Node:
+    """d root / d var at each point when every variable is an array over the same
+    points, written in the language (so it prints and parses back): a per-point
+    adjoint p that must be summed is `sum(p)`, or `p*size(v)` when p is the same
+    at every point. At scalars (one point) it is the ordinary derivative."""
+    first = var_node(variables[0]) if variables else None
+
+    def sum_points(p: Node) -> Node:
+        if p in varying(topological([p]), variables):
+            return apply("sum", p)
+        return p * apply("size", first)
+
+    return partials(root, [var], variables, sum_points)[0][0]
+
+
+def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (),
+             sum_points: Callable[[Node], Node] | None = None) -> list[tuple[Node, bool]]:
     """For each name in `wrt`, its partial and whether it is a total (True) or
-    per point (False, to be summed over the points where the variable is a scalar)."""
+    per point (False, to be summed over the points where the variable is a scalar).
+    `sum_points(p)` builds the sum over the points of a per-point adjoint `p`
+    (default: the internal `total`)."""
     order = topological([root])
     targets = set(wrt)
     # nodes whose value depends on a requested variable: the only ones that get adjoints
@@ -56,7 +74,7 @@ def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = ()) -> list
         p, t = per_point.get(node), total.get(node)
         reduction = bool(node.args) and OPS[node.op].reduction is not None
         if p is not None and (t is not None or (reduction and node.args[0] in vary)):
-            summed = apply("total", p)
+            summed = apply("total", p) if sum_points is None else sum_points(p)
             return (summed if t is None else t + summed), True
         return (p, False) if p is not None else (t, True)
 

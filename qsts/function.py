@@ -60,8 +60,13 @@ class Function:
         if wrt is None:
             self.wrt = self.variables
         else:
-            if isinstance(wrt, str) or not all(isinstance(w, str) for w in wrt):
+            try:
+                names = None if isinstance(wrt, str) else tuple(wrt)  # once: wrt may be an iterator
+            except TypeError:
+                names = None
+            if names is None or not all(isinstance(w, str) for w in names):
                 raise QstsError(f"wrt must be a list of variable names, got {wrt!r:.60}")
+            wrt = names
             unknown = [w for w in wrt if w not in self.variables]
             if unknown:
                 raise UnknownVariableError(f"wrt names {', '.join(map(repr, unknown))}, not in the expression "

@@ -152,6 +152,12 @@ def test_bad_data_files(capsys, tmp_path, text, message):
     assert code == 2 and message in err
 
 
+def test_data_with_a_byte_order_mark(capsys, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfx\r\n1\r\n2\r\n")  # as spreadsheets export
+    assert run(capsys, "eval", "sum(x)", "--data", str(path)) == (0, "3\n", "")
+
+
 def test_data_errors(capsys, line_csv, tmp_path):
     path, _ = line_csv
     code, _, err = run(capsys, "minimize", "mean((a*t - y)^2)", "--data", path, "a=0", "t=1")

@@ -132,7 +132,8 @@ def test_derivatives_of_non_smooth_functions_print_and_parse_back(text, printed)
 def test_reductions_are_the_identity_on_scalars():
     assert qsts.value_and_grad("sum(x)*mean(x)", x=3.0) == (9.0, {"x": 6.0})
     assert qsts.value_and_grad("size(x)*x", x=3.0) == (3.0, {"x": 1.0})
-    assert str(qsts.diff("mean(x)", "x")) == "1/size(x)"  # right for arrays too, per point
+    assert str(qsts.diff("mean(x)", "x")) == "1/size(x)"  # the derivative per point, also for arrays
+    assert str(qsts.diff("sum(x*sum(x))", "x")) == "sum(x) + sum(x)"
 
 
 @pytest.mark.parametrize("name", [n for n in POINTWISE if OPS[n].arity == 1])
