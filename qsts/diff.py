@@ -60,10 +60,10 @@ def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (),
         if (node.op == VAR and node.value in targets) or any(a in live for a in node.args):
             live.add(node)
     vary = varying(order, arrays)
-    per_point: dict[Node, Node] = {}
+    pointwise: dict[Node, Node] = {}  # per-point adjoints
     total: dict[Node, Node] = {}
     if root in live:
-        (per_point if root in vary else total)[root] = const(1.0)
+        (pointwise if root in vary else total)[root] = const(1.0)
 
     def add(adjoints: dict, node: Node, contribution: Node) -> None:
         adjoints[node] = adjoints[node] + contribution if node in adjoints else contribution
@@ -71,7 +71,7 @@ def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (),
     def settle(node: Node) -> tuple[Node | None, bool]:
         """The adjoint of `node` and whether it is a total; a per-point part that
         meets a total, or feeds a reduction over the points, is summed into it."""
-        p, t = per_point.get(node), total.get(node)
+        p, t = pointwise.get(node), total.get(node)
         reduction = bool(node.args) and OPS[node.op].reduction is not None
         if p is not None and (t is not None or (reduction and node.args[0] in vary)):
             summed = apply("total", p) if sum_points is None else sum_points(p)
@@ -96,7 +96,7 @@ def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (),
                 continue
             # a reduction's total reaches every point of an argument that varies
             spread = row.reduction is not None and arg in vary
-            add(total if is_total and not spread else per_point, arg, contribution)
+            add(total if is_total and not spread else pointwise, arg, contribution)
     by_name = {n.value: n for n in live if n.op == VAR}
     out = []
     for name in wrt:

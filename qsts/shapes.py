@@ -28,18 +28,28 @@ def has_reductions(nodes: Iterable[Node]) -> bool:
     return any(OPS[n.op].reduction is not None for n in nodes if n.args)
 
 
+def _reach(order: Sequence[Node], arrays: Sequence[str]) -> dict[Node, int]:
+    """For each node of `order` (topological), a bit mask of the array inputs in
+    `arrays` that reach it elementwise: a reduction stops them."""
+    bit = {name: 1 << i for i, name in enumerate(arrays)}
+    mask: dict[Node, int] = {}
+    for node in order:
+        if node.op == VAR:
+            mask[node] = bit.get(node.value, 0)
+        elif node.args and OPS[node.op].reduction is not None:
+            mask[node] = 0
+        else:
+            m = 0
+            for a in node.args:
+                m |= mask[a]
+            mask[node] = m
+    return mask
+
+
 def varying(order: Sequence[Node], arrays: Iterable[str]) -> set[Node]:
     """The nodes of `order` (topological) that vary over the points when the
     variables named in `arrays` hold arrays."""
-    arrays = set(arrays)
-    out: set[Node] = set()
-    for node in order:
-        if node.op == VAR:
-            if node.value in arrays:
-                out.add(node)
-        elif node.args and OPS[node.op].reduction is None and any(a in out for a in node.args):
-            out.add(node)
-    return out
+    return {node for node, m in _reach(order, tuple(set(arrays))).items() if m}
 
 
 def regions(root: Node, arrays: Iterable[str]) -> list[tuple[Node, tuple[str, ...]]]:
@@ -47,25 +57,15 @@ def regions(root: Node, arrays: Iterable[str]) -> list[tuple[Node, tuple[str, ..
     reduction, and the root, where they vary), each named by the reduction (or
     the root) and given with the array inputs that reach it elementwise."""
     arrays = tuple(sorted(set(arrays)))
-    bit = {name: 1 << i for i, name in enumerate(arrays)}
-    support: dict[Node, int] = {}
+    order = topological([root])
+    support = _reach(order, arrays)
     wanted = [(root, root)]  # (node whose shape counts, what to name in a message)
-    for node in topological([root]):
-        if node.op == VAR:
-            support[node] = bit.get(node.value, 0)
-        elif node.args and OPS[node.op].reduction is not None:
-            support[node] = 0
-            wanted.append((node.args[0], node))
-        else:
-            mask = 0
-            for a in node.args:
-                mask |= support[a]
-            support[node] = mask
+    wanted += [(node.args[0], node) for node in order if node.args and OPS[node.op].reduction is not None]
     seen, out = set(), []
     for node, named in wanted:
         if support[node] and named not in seen:
             seen.add(named)
-            out.append((named, tuple(a for a in arrays if support[node] & bit[a])))
+            out.append((named, tuple(a for i, a in enumerate(arrays) if support[node] >> i & 1)))
     return out
 
 
