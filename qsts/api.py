@@ -10,6 +10,7 @@ from typing import Mapping
 import numpy as np
 
 from . import grammar
+from .backends import NATURAL, POINTS, partial_mode
 from .diff import gradient, per_point
 from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
 from .evaluate import coerce, evaluate as _run, unbroadcast
@@ -137,11 +138,12 @@ def value_and_grad(expr: ExprLike, /, **values) -> tuple[float | np.ndarray, dic
     grads = {}
     with np.errstate(all="ignore"):  # summing partials may overflow: IEEE, not an exception
         for v, p, (_, is_total) in zip(e.variables, partials, found):
-            if v in arrays:
+            mode = partial_mode(v in arrays, is_total)
+            if mode == POINTS:
                 grads[v] = unbroadcast(p, points, np.shape(env[v]))
-            elif is_total or not points:
+            elif mode == NATURAL:
                 grads[v] = float(p)
-            else:  # a scalar's partial per point: summed over the points
+            else:
                 grads[v] = points_sum(p) if isinstance(p, np.ndarray) else float(p) * n
     return _shaped(value, points), grads
 

@@ -153,6 +153,12 @@ _pool: ThreadPoolExecutor | None = None
 # (a float), or as it is (an array if it varies, a float if not).
 POINTS, SUM, NATURAL = "points", "sum", "natural"
 
+
+def partial_mode(is_array: bool, is_total: bool) -> str:
+    """How a variable's partial comes back: per point for an array input; for a
+    scalar, summed over the points, unless the graph already made it a total."""
+    return POINTS if is_array else NATURAL if is_total else SUM
+
 # Instruction kinds, for one signature (which inputs are arrays): elementwise over
 # the points; elementwise on scalars (run once); a reduction of a scalar; size of
 # an argument that varies (it is n); a reduction summing over the points.

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .backends import CHUNK, NATURAL, POINTS, SUM, ArrayProgram, flatten, keyword_entry, scalar_function
+from .backends import CHUNK, NATURAL, ArrayProgram, partial_mode, flatten, keyword_entry, scalar_function
 from .graph import topological
 from .diff import gradient
 from .evaluate import unbroadcast
@@ -175,9 +175,7 @@ class Function:
                 program = compile_program([self.expression.root, *(node for node, _ in found)], self.variables)
             else:
                 program = self._both.program
-            # an array's partial per point; a scalar's summed over the points, unless already a total
-            modes = [NATURAL] + [POINTS if v in arrays else NATURAL if is_total else SUM
-                                 for v, (_, is_total) in zip(self.wrt, found)]
+            modes = [NATURAL] + [partial_mode(v in arrays, is_total) for v, (_, is_total) in zip(self.wrt, found)]
         plan = self._arrays[which, signature] = (ArrayProgram(program, signature), modes)
         return plan
 
