@@ -1,17 +1,47 @@
-"""Shared oracles for the tests."""
+"""Shared oracles for the tests, and hypothesis's settings for the whole suite."""
 import math
+import os
 
 import numpy as np
+from hypothesis import settings
 
 import qsts
+
+# Hypothesis profiles. This module is imported before any test module, so every
+# `settings(...)` a test builds afterwards takes its unspecified values from the
+# profile loaded here (a test that sets max_examples keeps derandomize and database).
+#
+# - "ci", the default (a fresh clone's `pytest`, and CI): derandomized, so every run
+#   tries the same examples, whatever the seed, the machine's load or the terminal;
+#   and no example database, so no example is saved in .hypothesis/ and no run
+#   depends on what an earlier one found (hypothesis still caches there the literals
+#   it reads from qsts's source, keyed by the file's hash: no test outcome). A
+#   failure prints its reproduction blob.
+# - "explore", opt in with QSTS_HYPOTHESIS=explore: random seeds (pass
+#   --hypothesis-seed=N to repeat one) and `examples(n)` times 10 examples, to hunt
+#   for bugs; still no database, so a find is reproduced from the printed blob or seed.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True,
+                          max_examples=1000)
+PROFILE = os.environ.get("QSTS_HYPOTHESIS", "ci")
+settings.load_profile(PROFILE)
+EXPLORE_FACTOR = 10 if PROFILE == "explore" else 1
+
+
+def examples(n: int) -> int:
+    """A test's number of examples under the loaded profile (more when exploring)."""
+    return n * EXPLORE_FACTOR
 
 
 def central_difference(expr, name, values, h=None):
     """d expr / d name at `values` by central differences.
 
-    The step h = 1e-5 * max(1, |x|) balances truncation (~h^2 f'''/6, about
-    1e-10 relative) against rounding (~eps*|f|/h, about 1e-11): results are good
-    to ~1e-8, so tests compare with rtol=1e-6.
+    The step h = 1e-5 * max(1, |x|) balances truncation (h^2 |f'''|/6 somewhere
+    within h: about 1e-10 relative for the moderate functions at the fixed points
+    the tests use) against rounding (a few ulps of |f| over h, about 1e-11): results
+    are good to ~1e-8, so those tests compare with rtol=1e-6 (test_rules says why
+    that holds). It bounds nothing for arbitrary functions: tests on random
+    expressions bound a central difference's error themselves (test_properties).
     """
     x = values[name]
     h = h or 1e-5 * max(1.0, abs(x))

@@ -3,19 +3,22 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 import qsts
 from qsts.backends import CHUNK
-from test_properties import expressions
+from conftest import examples
+from test_properties import VARS, agree, environment, expressions, partial_bound, value_bound
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 REFERENCE = ["(x+y)+x*(x+y)", "(1-x)^2 + 100*(y-x^2)^2",
              "sin(x*y) + exp(-(x^2+y^2)/2)*log(1+z^2) + tanh(x-z)"]
 
 
-def same(a, b, rtol=1e-13, atol=1e-300):
-    return np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+def same(a, b):
+    """Bit for bit (any NaN equal to any NaN): for two computations that run the
+    same kernels on the same floats in the same order."""
+    return np.array_equal(a, b, equal_nan=True)
 
 
 def test_headline():
@@ -36,6 +39,10 @@ def test_hessian_in_variables_order():
 @SETTINGS
 @given(expressions, st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3))
 def test_scalar_program_matches_reference(expr, point):
+    """Bit for bit: the compiled scalar program lays out the very nodes the reference
+    evaluator walks (value and gradient), folds constants with the same kernels, and
+    runs the same float kernels (Python's operators, x*x for x^2, libm through the op
+    table's `fast` functions; on an exception, all of it again with the IEEE kernels)."""
     text, _ = expr
     f = qsts.compile(text)
     values = {v: point[i] for i, v in enumerate(f.variables)}
@@ -47,18 +54,26 @@ def test_scalar_program_matches_reference(expr, point):
 
 @SETTINGS
 @given(expressions, st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3))
+# libm's and numpy's pow differ by an ulp at (x + y)^3 = 545 (the 6th point), and sin's
+# derivative there moves by 1.8e-12 relative: past the old fixed rtol 1e-12
+@example(("sin(((x) + (y))^3)", lambda env: (env["x"] + env["y"]).cube().sin()),
+         [1.9121056630845974, 2.256224419220886, 0.0])
 def test_array_program_matches_scalar_program(expr, point):
-    text, _ = expr
+    """Arrays run numpy's kernels and scalars libm's, which may differ by a few ulps
+    (and a cancellation such as x - tanh(x) magnifies that): each result is within
+    gamma*M of the truth, so they agree within the bounds test_properties derives
+    from the Dual oracle at the same point."""
+    text, f_oracle = expr
     f = qsts.compile(text)
     assume(f.variables)
     arrays = {v: np.linspace(-2, 2, 7) * (i + 1) + point[i] for i, v in enumerate(f.variables)}
     value, g = f.value_and_grad(**arrays)
     for k in range(7):
-        s_value, s_g = f.value_and_grad(**{v: float(a[k]) for v, a in arrays.items()})
-        # numpy's and libm's transcendental functions may differ in the last bit, which a
-        # cancellation such as 1 - tanh(y)^2 near 0 magnifies: compare with an absolute floor
-        assert same(value[k], s_value, rtol=1e-12, atol=1e-12)
-        assert all(same(g[v][k], s_g[v], rtol=1e-12, atol=1e-12) for v in f.variables)
+        at = {v: float(a[k]) for v, a in arrays.items()}
+        s_value, s_g = f.value_and_grad(**at)
+        oracle = f_oracle(environment({**dict.fromkeys(VARS, 0.0), **at}))
+        assert agree(value[k], s_value, value_bound(oracle)), (text, k)
+        assert all(agree(g[v][k], s_g[v], partial_bound(oracle, VARS.index(v))) for v in f.variables), (text, k)
 
 
 @pytest.mark.parametrize("text", REFERENCE)
