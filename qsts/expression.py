@@ -1,8 +1,14 @@
-"""`Expression`: a root node of the unique-node table and its variable order."""
+"""`Expression`: a root node of the unique-node table and its variable order.
+
+`str()` is the infix when it has at most `printing.LIMIT` characters, else the
+shared form (one line per shared subexpression, see `qsts.printing`), so
+printing never costs more than the DAG; `repr()` is cut to a few hundred
+characters.
+"""
 from __future__ import annotations
 
 from .graph import Node, topological, tree_size
-from .printing import infix
+from . import printing
 
 
 class Expression:
@@ -78,11 +84,25 @@ class Expression:
             found = self._cache[key] = regions(self.root, arrays)
         return found
 
+    def text(self, shared: bool = False) -> str:
+        """The expression as infix; with `shared`, the shared form whatever its
+        size: `name = expr` lines for the shared subexpressions, then the result.
+        Pasted into the REPL, the lines rebuild this very node.
+
+        >>> import qsts
+        >>> print(qsts.parse("(x*y + sin(x*y))^2 + (x*y + sin(x*y))").text(shared=True))
+        t1 = x*y + sin(x*y)
+        t1^2 + t1
+        """
+        return printing.shared(self.root) if shared else printing.infix(self.root)
+
     def __str__(self) -> str:
-        return infix(self.root)
+        """The infix, or the shared form when the infix would be longer than
+        `printing.LIMIT` characters (decided from its length, computed on the DAG)."""
+        return printing.text(self.root)
 
     def __repr__(self) -> str:
-        return f"Expression({str(self)!r})"
+        return f"Expression({printing.preview(self.root, printing.REPR_WIDTH)!r})"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Expression) and other.root is self.root and other.variables == self.variables

@@ -47,9 +47,9 @@ class Node:
         raise TypeError("qsts nodes are interned and cannot be pickled; pickle the text")
 
     def __repr__(self) -> str:
-        from .printing import infix
+        from .printing import REPR_WIDTH, preview  # printing needs the op table, which needs Node
 
-        return f"<Node {infix(self)}>"
+        return f"<Node {preview(self, REPR_WIDTH)}>"  # cut: the infix can be exponentially long
 
     # Arithmetic on nodes builds (simplified) nodes; derivative rules use it.
     def __add__(self, o): return _algebra().apply("add", self, o)

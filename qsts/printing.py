@@ -1,14 +1,23 @@
 """Readable text of graphs: infix with the fewest parentheses that keep the
-node's structure (printing then parsing gives back the same node), and a text
-view of the DAG that shows sharing.
+node's structure (printing then parsing gives back the same node), the shared
+form for expressions too long to write out, and views of the DAG.
+
+Infix follows the tree, not the DAG, so a shared expression (a derivative
+above all) can be exponentially longer than its graph. `text` therefore first
+computes the exact length the infix would have, one pass over the DAG, and
+past `LIMIT` characters writes the *shared form*: the REPL's own `name = expr`
+lines, one per shared subexpression, and last the result written with those
+names. Pasted into the REPL, the lines rebuild the very same node, and the
+form stays proportional to the DAG. Every printer here costs what it prints.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterable
+import re
+from typing import Iterable, Mapping
 
 from .graph import CONST, VAR, Node, parent_counts, topological
-from .ops import ATOM, OPS, UNARY, CONSTANTS
+from .ops import ATOM, OPS, RESERVED, UNARY, CONSTANTS
 
 _NAMED = {v: k for k, v in CONSTANTS.items()}
 
@@ -39,22 +48,42 @@ def _needs_parens(child: Node, parent_prec: int, side: str, right_assoc: bool) -
     return prec <= parent_prec if tighter else prec < parent_prec
 
 
-def infix(node: Node) -> str:
-    """Infix text of `node`, e.g. `2*x`, `x^2*cos(x) + sin(x)*(2*x)`."""
+def infix(node: Node, limit: int | None = None, names: Mapping[Node, str] | None = None) -> str:
+    """Infix text of `node`, e.g. `2*x`, `x^2*cos(x) + sin(x)*(2*x)`.
+
+    With `limit`, only the first `limit` characters: the walk stops there, so a
+    cut view costs what it prints (plus the descent to its first character).
+    Nodes in `names`, other than `node` itself, print as their names.
+    """
     out: list[str] = []
+    produced = 0
     stack: list = [(node, None)]  # (node, parenthesize) or a literal string
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
+            produced += len(item)
+            if limit is not None and produced >= limit:
+                break
             continue
         n, paren = item
+        if names and n is not node and n in names:
+            stack.append(names[n])  # a name is an atom: no parentheses
+            continue
         if paren:
             stack.append(")")
         stack.extend(reversed(_pieces(n)))
         if paren:
             stack.append("(")
-    return "".join(out)
+    text = "".join(out)
+    return text if limit is None else text[:limit]
+
+
+def preview(node: Node, width: int) -> str:
+    """The infix of `node` cut to `width` characters, ending in `...` when cut
+    (for messages and reprs, which must stay short whatever the expression)."""
+    text = infix(node, limit=width + 1)
+    return text if len(text) <= width else text[:max(width - 3, 0)] + "..."
 
 
 def _pieces(n: Node) -> list:
@@ -76,6 +105,91 @@ def _pieces(n: Node) -> list:
     gap = " " if op.precedence == 1 else ""  # spaces around + and - only
     return [(a, _needs_parens(a, op.precedence, "left", op.right_assoc)), f"{gap}{op.symbol}{gap}",
             (b, _needs_parens(b, op.precedence, right_side, op.right_assoc))]
+
+
+# ---------------------------------------------------------------- length and the shared form
+
+LIMIT = 10**6  # characters: a longer infix prints as the shared form
+INLINE = 12    # characters: a shared subexpression this short is written out at each use
+REPR_WIDTH = 300  # characters of infix in a repr: a debugger or traceback prints it whole
+
+
+def _width(n: Node, width: Mapping[Node, int], names: Mapping[Node, str], cap: int) -> int:
+    """Length of the infix of `n` from its children's lengths (`width`), counting
+    their parentheses, and a child in `names` as its name; at most `cap`."""
+    total = 0
+    for piece in _pieces(n):
+        if isinstance(piece, str):
+            total += len(piece)
+        elif piece[0] in names:
+            total += len(names[piece[0]])
+        else:
+            total += width[piece[0]] + 2 * piece[1]
+    return min(total, cap)
+
+
+def length(node: Node, cap: int) -> int:
+    """The exact length of `infix(node)`, or `cap` if it is at least that long:
+    one pass over the DAG, children first, so it costs the DAG, not the tree.
+    (Capping keeps the numbers small: the true length can have hundreds of digits.)"""
+    width: dict[Node, int] = {}
+    for n in topological([node]):
+        width[n] = _width(n, width, {}, cap)
+    return width[node]
+
+
+def text(node: Node, limit: int | None = None) -> str:
+    """The infix of `node` when it has at most `limit` characters (default
+    `LIMIT`), else its shared form: what `str()` of an expression prints."""
+    limit = LIMIT if limit is None else limit
+    return infix(node) if length(node, limit + 1) <= limit else shared(node)
+
+
+def shared(root: Node) -> str:
+    """The shared form of `root`: a line `name = expr` per named subexpression,
+    children first, then `root` written with the names. Each line parses back to
+    its node (the REPL puts earlier names in as their graphs), and the whole is
+    O(DAG size): what is not named is unshared, or at most `INLINE` long, or a leaf.
+
+    >>> from qsts import parse
+    >>> print(shared(parse("(x*y + sin(x*y))*(x*y + sin(x*y))").root))
+    t1 = x*y + sin(x*y)
+    t1*t1
+    """
+    names = _names(root)
+    lines = [f"{name} = {infix(n, names=names)}" for n, name in names.items()]
+    return "\n".join(lines + [infix(root, names=names)])
+
+
+def _names(root: Node) -> dict[Node, str]:
+    """The nodes the shared form names, in topological order, with their names.
+
+    A node is named when it has two or more parent edges, is not a leaf, has a
+    variable (the REPL evaluates a line without variables to a number, so such
+    a name would not stand for the node), and its text, with the names already
+    chosen below it, is longer than `INLINE` characters."""
+    parents = parent_counts([root])  # its keys are in topological order
+    prefix = _prefix(n.value for n in parents if n.op == VAR)
+    names: dict[Node, str] = {}
+    width: dict[Node, int] = {}
+    has_var: dict[Node, bool] = {}
+    for n in parents:
+        has_var[n] = n.op == VAR or any(has_var[a] for a in n.args)
+        # only `> INLINE` is asked, and a capped sum still answers it exactly
+        width[n] = _width(n, width, names, INLINE + 1)
+        if parents[n] > 1 and n.args and has_var[n] and width[n] > INLINE:
+            names[n] = f"{prefix}{len(names) + 1}"
+    return names
+
+
+def _prefix(variables: Iterable[str]) -> str:
+    """`t` (names t1, t2, ...), or `tt`, `ttt`, ... if a variable or a reserved
+    word is that prefix followed by digits."""
+    taken = set(variables) | RESERVED
+    prefix = "t"
+    while any(re.fullmatch(re.escape(prefix) + "[0-9]+", w) for w in taken):
+        prefix += "t"
+    return prefix
 
 
 # ---------------------------------------------------------------- graph views

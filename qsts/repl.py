@@ -19,9 +19,10 @@ from .errors import QstsError
 from .expression import Expression
 from .graph import VAR, Node, make, topological
 from .ops import FUNCTIONS, OPS, RESERVED
-from .printing import graph_text, number
+from .printing import LIMIT, graph_text, length, number
 
 BANNER = "qsts: exact derivatives of math. `:help` lists the commands, Ctrl-D quits."
+ECHO_WIDTH = 1000  # characters of a named expression shown when it is bound
 HISTORY = os.path.join(os.path.expanduser("~"), ".qsts_history")
 
 
@@ -107,11 +108,17 @@ class Session:
         if e.variables:
             self.named[name] = e  # a graph, reused as a node by later lines
             self.values.pop(name, None)
-            self.say(f"{name} := {e}")
+            self.say(f"{name} := {self.echo(e, text)}")
         else:
             self.values[name] = api.evaluate(e)
             self.named.pop(name, None)
             self.say(f"{name} = {self.show(self.values[name])}")
+
+    @staticmethod
+    def echo(e: Expression, typed: str) -> str:
+        """What `name := ...` shows: the expression written out, unless that is
+        long (pasting a shared form line by line must not print each line's whole tree)."""
+        return str(e) if length(e.root, ECHO_WIDTH + 1) <= ECHO_WIDTH else typed
 
     def expression(self, text: str) -> Expression:
         """`text` with named expressions put in as their graphs."""
@@ -157,7 +164,15 @@ class Session:
 
     def cmd_postfix(self, text: str) -> None:
         uses_names = any(v in self.named for v in api.parse(text).variables)
-        expanded = str(self.expression(text)) if uses_names else text  # named expressions written out
+        expanded = text
+        if uses_names:  # named expressions written out: a tree, which can be exponentially larger than the DAG
+            e = self.expression(text)
+            tokens = e.tree_size
+            if tokens > LIMIT // 2:  # two characters a token at least (itself and a space)
+                raise QstsError(f"the postfix would have {tokens:,} tokens, more than the {LIMIT // 2:,} "
+                                ":postfix prints: it writes each shared subexpression out at every use; "
+                                ":graph shows the DAG, and :diff prints long results in the shared form")
+            expanded = e.text()
         self.say(" ".join(self.show(t) if isinstance(t, float) else t for t in api.to_postfix(expanded)))
 
     def cmd_graph(self, text: str) -> None:

@@ -76,10 +76,9 @@ def check(found: Sequence[tuple[Node, tuple[str, ...]]], root: Node, shapes: Map
     for node, names in found:
         shape = np.broadcast_shapes(*(shapes[n] for n in names))
         if shape != points:
-            from .printing import infix
+            from .printing import preview
 
-            text = infix(node)
-            text = text if len(text) <= 60 else text[:57] + "..."
+            text = preview(node, 60)  # stops after 60 characters: the node's tree may be huge
             given = ", ".join(f"{n}: {shapes[n]}" for n in names)
             if node is root:
                 raise InputValueError(
