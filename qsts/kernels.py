@@ -63,11 +63,17 @@ def relu(a: float) -> float:
     return a if (a > 0 or a != a) else 0.0
 
 
+# Below this, exp(-a) overflows and sigmoid(a) = e^a/(1 + e^a) is e^a to rounding
+# (a subnormal): both kernels return exp(a) there, so no tail is cut to 0.
+SIGMOID_DEEP = -709.0
+
+
 def sigmoid(a: float) -> float:
-    if a >= 0:
-        return 1.0 / (1.0 + math.exp(-a))
-    z = math.exp(a)  # a < 0 here, or NaN, which falls through to NaN
-    return z / (1.0 + z)
+    """1/(1 + exp(-a)): each of its three roundings is relative, so every digit
+    holds in both tails (sigmoid(-40) = 4.2e-18, not 0)."""
+    if a < SIGMOID_DEEP:
+        return math.exp(a)
+    return 1.0 / (1.0 + math.exp(-a))  # nan stays nan
 
 
 def softplus(a: float) -> float:
@@ -81,11 +87,15 @@ def softplus(a: float) -> float:
 # Array kernels take `out=` like ufuncs, so compiled programs allocate nothing per block.
 
 def sigmoid_array(a, out=None):
-    """exp(-log(1 + exp(-a))): no overflow for any a."""
+    """As the scalar kernel, in place: no temporary array but in the rare deep tail."""
     out = np.negative(a, out=np.empty(np.shape(a)) if out is None else out)
-    np.logaddexp(0.0, out, out=out)
-    np.negative(out, out=out)
-    return np.exp(out, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1.0, out=out)
+    np.divide(1.0, out, out=out)
+    if np.size(a) and np.min(a) < SIGMOID_DEEP:  # nan compares False: it stays nan
+        deep = np.less(a, SIGMOID_DEEP)
+        out[deep] = np.exp(np.asarray(a)[deep])
+    return out
 
 
 def softplus_array(a, out=None):

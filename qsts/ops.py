@@ -162,19 +162,23 @@ _ROWS = [
     Op("sin", 1, K.ieee(math.sin, np.sin), np.sin, (lambda g, y, a: g * cos(a),)),
     Op("cos", 1, K.ieee(math.cos, np.cos), np.cos, (lambda g, y, a: g * -sin(a),)),
     Op("tan", 1, K.ieee(math.tan, np.tan), np.tan, (lambda g, y, a: g * (1 + y ** 2),)),
-    Op("asin", 1, K.ieee(math.asin, np.arcsin), np.arcsin, (lambda g, y, a: g / sqrt(1 - a ** 2),)),
-    Op("acos", 1, K.ieee(math.acos, np.arccos), np.arccos, (lambda g, y, a: -g / sqrt(1 - a ** 2),)),
+    # (1 - a)*(1 + a), not 1 - a^2: near |a| = 1 the square's rounding swamps the difference
+    Op("asin", 1, K.ieee(math.asin, np.arcsin), np.arcsin, (lambda g, y, a: g / sqrt((1 - a) * (1 + a)),)),
+    Op("acos", 1, K.ieee(math.acos, np.arccos), np.arccos, (lambda g, y, a: -g / sqrt((1 - a) * (1 + a)),)),
     Op("atan", 1, K.ieee(math.atan, np.arctan), np.arctan, (lambda g, y, a: g / (1 + a ** 2),)),
     Op("sinh", 1, K.ieee(math.sinh, np.sinh), np.sinh, (lambda g, y, a: g * cosh(a),)),
     Op("cosh", 1, K.ieee(math.cosh, np.cosh), np.cosh, (lambda g, y, a: g * sinh(a),)),
-    Op("tanh", 1, K.ieee(math.tanh, np.tanh), np.tanh, (lambda g, y, a: g * (1 - y ** 2),)),
+    # (1/cosh(a))^2, not 1 - y^2, which is 0 once tanh rounds to 1 (|a| > 19): this keeps
+    # every digit until the result underflows (cosh overflows only where it would anyway)
+    Op("tanh", 1, K.ieee(math.tanh, np.tanh), np.tanh, (lambda g, y, a: g * (1 / cosh(a)) ** 2,)),
     Op("exp", 1, K.ieee(math.exp, np.exp), np.exp, (lambda g, y, a: g * y,)),
     Op("log", 1, K.ieee(math.log, np.log), np.log, (lambda g, y, a: g / a,)),
     Op("sqrt", 1, K.ieee(math.sqrt, np.sqrt), np.sqrt, (lambda g, y, a: g / (2 * y),)),  # inf at 0
     Op("abs", 1, math.fabs, np.abs, (lambda g, y, a: g * sign(a),)),  # abs'(0) = sign(0) = 0
     Op("sign", 1, K.sign, np.sign, (ZERO,)),
     Op("sigmoid", 1, K.ieee(K.sigmoid, K.sigmoid_array), K.sigmoid_array,
-       (lambda g, y, a: g * (y * (1 - y)),)),
+       # y*sigmoid(-a), not y*(1 - y), which is 0 once sigmoid rounds to 1 (a > 37)
+       (lambda g, y, a: g * (y * sigmoid(-a)),)),
     Op("relu", 1, K.relu, K.relu_array, (lambda g, y, a: g * heaviside(a, 0),)),  # relu'(0) = 0
     Op("softplus", 1, K.ieee(K.softplus, K.softplus_array), K.softplus_array,
        (lambda g, y, a: g * sigmoid(a),)),
