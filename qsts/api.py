@@ -15,7 +15,7 @@ from .diff import gradient, per_point
 from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
 from .evaluate import coerce, evaluate as _run, unbroadcast
 from .expression import Expression, _present
-from .ops import CONSTANTS, RESERVED
+from .ops import CONSTANTS, FUNCTIONS, RESERVED
 from .kernels import points_sum
 from .postfix import build
 from .shapes import check
@@ -56,13 +56,25 @@ def bind(e: Expression, values: Mapping[str, object]) -> dict:
     return bind_names(e.variables, values)
 
 
+def check_names(names, what: str = "") -> None:
+    """Refuse names that cannot be variables: a constant (`pi`, `e`), a function
+    name or `neg` would silently read as something else in an expression. `what`
+    says where the names come from ("data key", "column ... of FILE")."""
+    lead = f"{what} " if what else ""
+    for name in names:
+        if not isinstance(name, str):
+            raise QstsError(f"{lead}names must be strings, got {name!r:.40}")
+        if name in CONSTANTS:
+            raise ReservedNameError(f"{lead}'{name}' is the constant {CONSTANTS[name]!r}, not a variable; "
+                                    "rename it")
+        if name in RESERVED:
+            kind = "a function" if name in FUNCTIONS else "an operator's"
+            raise ReservedNameError(f"{lead}'{name}' is {kind} name, not a variable; rename it")
+
+
 def bind_names(variables: tuple[str, ...], values: Mapping[str, object]) -> dict:
     """Check `values` against the names `variables` and coerce them."""
-    for name in values:
-        if name in CONSTANTS:
-            raise ReservedNameError(f"'{name}' is the constant {CONSTANTS[name]!r} and cannot be given a value")
-        if name in RESERVED:
-            raise ReservedNameError(f"'{name}' is a function name and cannot be a variable")
+    check_names(values)
     missing = [v for v in variables if v not in values]
     if missing:
         raise MissingVariableError(f"no value for variable{'s' if len(missing) > 1 else ''} "
@@ -74,6 +86,17 @@ def bind_names(variables: tuple[str, ...], values: Mapping[str, object]) -> dict
         raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
                                    f"(its variables: {known})")
     return {k: coerce(k, values[k]) for k in variables}
+
+
+# Values the API takes as floats (float("inf") and friends), though not words of the language
+_IEEE_WORDS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
+               "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan, "+nan": math.nan, "-nan": math.nan}
+
+
+def ieee_word(text: str) -> float | None:
+    """inf, -inf or nan for the words that name them (any case), else None: for
+    front ends that read values as text (`qsts eval x+1 x=inf`, `x = nan` in the REPL)."""
+    return _IEEE_WORDS.get(text.strip().lower())
 
 
 def out_shape(env: dict) -> tuple:
@@ -184,7 +207,8 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
 
 
 @functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls
-def _compiled(expr, wrt: tuple | None = None):
+def compiled(expr, wrt: tuple | None = None):
+    """`qsts.compile(expr, wrt=wrt)`, cached: for front ends that call it per request."""
     from .function import compile
 
     return compile(expr, wrt=wrt)
@@ -196,7 +220,7 @@ def hessian(expr: ExprLike, /, **values) -> np.ndarray:
     >>> hessian("x^2*y + y^3", x=1, y=2).tolist()
     [[4.0, 2.0], [2.0, 12.0]]
     """
-    return _compiled(parse(expr)).hessian(**values)
+    return compiled(parse(expr)).hessian(**values)
 
 
 def jacobian(exprs, /, **values) -> np.ndarray:

@@ -1,7 +1,12 @@
-"""The `qsts` command line (SPEC section 5). Exit 0 on success, 2 on bad input."""
+"""The `qsts` command line (SPEC section 5).
+
+Exit status: 0 on success (for `minimize`: converged), 1 when `minimize`
+stopped without converging, 2 on bad input, 130 when interrupted (Ctrl-C).
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import subprocess
@@ -9,14 +14,22 @@ import sys
 import time
 from typing import Sequence
 
-from . import api
+from . import api, optimize
+import numpy as np
+
 from .errors import QstsError
 from .graph import topological
 from .printing import graph_dot, graph_text, number
 
 
+EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_STATUS = ("exit status: 0 on success (for minimize: converged), 1 when minimize stopped without "
+               "converging, 2 on bad input, 130 when interrupted (Ctrl-C)")
+
+
 def _bindings(pairs: Sequence[str]) -> dict[str, float]:
-    """`x=1 y=pi/2` -> {'x': 1.0, 'y': 1.57...}; a value may be any constant expression."""
+    """`x=1 y=pi/2` -> {'x': 1.0, 'y': 1.57...}; a value may be any constant
+    expression, or inf, -inf or nan."""
     values = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -25,6 +38,9 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
             raise QstsError(f"expected name=value, got {pair.strip()!r}")
         if name in values:
             raise QstsError(f"{name} is given twice")
+        if api.ieee_word(text) is not None:
+            values[name] = api.ieee_word(text)
+            continue
         try:
             if api.parse(text).variables:
                 raise QstsError(f"{text!r} is not a number or a constant expression such as pi/2")
@@ -35,8 +51,11 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
 
 
 def _fmt(value) -> str:
-    """A result: every digit of a float (not `pi`), arrays as numpy prints them."""
-    return number(value, names=False) if isinstance(value, float) else str(value)
+    """A result: every digit of a float (not `pi`), inf, -inf and nan as the API's
+    floats print, arrays as numpy prints them."""
+    if isinstance(value, float):
+        return repr(value) if not math.isfinite(value) else number(value, names=False)
+    return str(value)
 
 
 def _data(args, given: dict) -> dict:
@@ -58,7 +77,7 @@ def cmd_grad(args) -> None:
     data = _data(args, values)
     if data:  # partials for the NAME=VALUE variables; the columns are data
         e = api.parse(args.expr)
-        f = api._compiled(e, tuple(v for v in e.variables if v not in data))
+        f = api.compiled(e, tuple(v for v in e.variables if v not in data))
         value, partials = f.value_and_grad(**values, **data)
     else:
         value, partials = api.value_and_grad(args.expr, **values)
@@ -95,18 +114,17 @@ def cmd_graph(args) -> None:
         print(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
 
 
-def cmd_minimize(args) -> None:
-    from .optimize import minimize
-
+def cmd_minimize(args) -> int:
     x0 = _bindings(args.values)
     data = _data(args, x0)
+    plot_path = plot_target(args.plot) if args.plot else None  # refuse a bad --plot before the run, not after
     interactive = sys.stdout.isatty()
     every = max(1, args.max_iter // 20)
     state = {"last": 0.0}
     norms: list[float] = []
 
     def progress(r) -> None:
-        norm = max((abs(v) for v in r.grad.values()), default=0.0)
+        norm = max((float(np.max(np.abs(v))) for v in r.grad.values()), default=0.0)
         norms.append(norm)
         now = time.monotonic()
         if interactive and now - state["last"] > 0.1:  # a line that updates in place
@@ -115,7 +133,11 @@ def cmd_minimize(args) -> None:
         elif not interactive and r.nit % every == 0:
             print(f"iter {r.nit}  f = {r.fun!r}  |grad| = {norm:.3g}")
 
-    r = minimize(args.expr, x0, method=args.method, lr=args.lr, max_iter=args.max_iter, gtol=args.gtol,
+    lr = optimize.DEFAULT_LR[args.method] if args.lr is None else args.lr
+    print(f"minimizing over {', '.join(x0) or 'nothing'}: {args.method}"
+          f"{' with line search' if args.line_search else ''}, lr {lr:g}, max_iter {args.max_iter}, "
+          f"gtol {args.gtol:g}", flush=True)
+    r = optimize.minimize(args.expr, x0, method=args.method, lr=args.lr, max_iter=args.max_iter, gtol=args.gtol,
                  ftol=args.ftol, line_search=args.line_search, callback=progress, data=data)
     if interactive:
         print()
@@ -124,13 +146,17 @@ def cmd_minimize(args) -> None:
     print(f"f = {_fmt(r.fun)}")
     for name, v in r.x.items():
         print(f"{name} = {_fmt(v)}")
-    if args.plot:
-        plot(r.history, norms, args.plot)
-        print(f"wrote {args.plot}")
+    for name, v in r.grad.items():
+        print(f"d/d{name} = {_fmt(v)}")
+    if plot_path and len(r.history) > 1:
+        plot(r.history, norms[:len(r.history) - 1], plot_path)
+        print(f"wrote {plot_path}")
+    if r.message == optimize.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if r.converged else EXIT_NOT_CONVERGED
 
 
-def plot(values: list[float], norms: list[float], path: str) -> None:
-    """Value and gradient norm against iteration, to a PNG (needs matplotlib)."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -138,10 +164,49 @@ def plot(values: list[float], norms: list[float], path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise QstsError("--plot needs matplotlib: pip install 'qsts[plot]'") from None
+    return plt
+
+
+def plot_target(path: str) -> str:
+    """The file `--plot PATH` will write, checked before the run: matplotlib
+    imports, it can write that format, and the directory takes new files. A
+    path without an extension gets `.png`."""
+    plt = _pyplot()
+    if os.path.isdir(path):
+        raise QstsError(f"--plot {path!r} is a directory; give a file name")
+    ext = os.path.splitext(path)[1]
+    if not ext:
+        path, ext = path + ".png", ".png"
+    formats = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if ext.lstrip(".").lower() not in formats:
+        raise QstsError(f"--plot cannot write {ext} files; use one of "
+                        + ", ".join("." + f for f in sorted(formats)))
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise QstsError(f"--plot: the directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise QstsError(f"--plot: cannot write {path!r} (permission denied)")
+    return path
+
+
+def plotted_values(values: Sequence[float]) -> tuple[list[float], str]:
+    """What the top panel draws on a log scale: f itself while it stays positive;
+    once it goes to 0 or below, f - min(f) (a log scale of |f| would draw a V)."""
+    low = min(values)
+    if low > 0:
+        return list(values), "f"
+    return [v - low for v in values], f"f - min(f)   (min(f) = {low:.6g})"
+
+
+def plot(values: list[float], norms: list[float], path: str) -> None:
+    """Value and gradient norm against iteration (needs matplotlib)."""
+    plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
-    top.semilogy(range(len(values)), [max(abs(v), 1e-300) for v in values])
-    top.set_ylabel("|f|")
-    bottom.semilogy(range(1, len(norms) + 1), [max(n, 1e-300) for n in norms])
+    shown, label = plotted_values(values)
+    top.semilogy(range(len(shown)), [v if v > 0 else math.nan for v in shown])  # 0 has no place on a log scale
+    top.set_ylabel(label)
+    bottom.semilogy(range(1, len(norms) + 1), [n if n > 0 else math.nan for n in norms])
     bottom.set_ylabel("max |partial|")
     bottom.set_xlabel("iteration")
     fig.tight_layout()
@@ -168,12 +233,12 @@ def render(dot_source: str, path: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qsts", description="Exact derivatives of math strings.")
+    p = argparse.ArgumentParser(prog="qsts", description="Exact derivatives of math strings.", epilog=EXIT_STATUS)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name, func, help, values=True):
-        c = sub.add_parser(name, help=help, description=help)
+        c = sub.add_parser(name, help=help, description=help, epilog=EXIT_STATUS)
         c.add_argument("expr", metavar="EXPR", help='an expression, e.g. "(x+y)+x*(x+y)"')
         if values:
             c.add_argument("values", nargs="*", metavar="NAME=VALUE", help="variable bindings, e.g. x=1 y=pi/2")
@@ -192,13 +257,20 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
     g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg or FILE.png with Graphviz's dot")
     m = command("minimize", cmd_minimize, "minimize by gradient descent from NAME=VALUE starts")
-    m.add_argument("--method", default="adam", choices=["gd", "momentum", "nesterov", "adam"])
-    m.add_argument("--lr", type=float, default=None, help="step size (default: 1e-3)")
-    m.add_argument("--max-iter", type=int, default=10_000)
-    m.add_argument("--gtol", type=float, default=1e-6, help="stop when every partial is at most this")
+    m.add_argument("--method", default=optimize.DEFAULT_METHOD, choices=list(optimize.METHODS),
+                   help=f"(default: {optimize.DEFAULT_METHOD})")
+    m.add_argument("--lr", type=float, default=None,
+                   help="step size; with the line search, the first step tried (default: 1e-3)")
+    m.add_argument("--max-iter", type=int, default=optimize.DEFAULT_MAX_ITER,
+                   help=f"(default: {optimize.DEFAULT_MAX_ITER})")
+    m.add_argument("--gtol", type=float, default=optimize.DEFAULT_GTOL,
+                   help=f"stop when every partial is at most this (default: {optimize.DEFAULT_GTOL:g})")
     m.add_argument("--ftol", type=float, default=0.0, help="stop when the relative progress is at most this")
-    m.add_argument("--line-search", action="store_true", help="backtracking (Armijo) line search")
-    m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration")
+    m.add_argument("--line-search", action=argparse.BooleanOptionalAction, default=optimize.DEFAULT_LINE_SEARCH,
+                   help="backtracking (Armijo) line search that also grows the step (default: on); "
+                        "--no-line-search takes fixed steps of --lr")
+    m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration "
+                   "(any format matplotlib writes; .png if FILE has no extension)")
     m.add_argument("--data", metavar="FILE.csv", help="hold the variables named in FILE.csv's header at its "
                    "columns and fit the ones given NAME=VALUE starts")
     r = sub.add_parser("repl", help="an interactive session (also: qsts with no arguments)")
@@ -213,7 +285,7 @@ def _version() -> str:
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
-          "--gtol", "--ftol", "--line-search", "--plot", "--data"}
+          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,11 +306,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return repl()
     try:
-        args.func(args)
+        status = args.func(args) or EXIT_OK
         sys.stdout.flush()
     except QstsError as err:
         print(f"qsts: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C: say so, no traceback (minimize reports its point itself)
+        print("\nqsts: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `qsts graph ... | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+        return EXIT_OK
+    return status

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .api import check_names
 from .errors import QstsError
 
 
@@ -25,6 +26,7 @@ def read_csv(path: str) -> dict[str, np.ndarray]:
     for name in names:
         if not name.isidentifier() or not name.isascii():
             raise QstsError(f"{path}: column name {name!r} is not a variable name (letters, digits, _)")
+    check_names(names, f"{path}: column")  # a column `e` must not lose silently to the constant e
     seen = set()
     for name in names:
         if name in seen:

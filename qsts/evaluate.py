@@ -35,15 +35,25 @@ def coerce(name: str, value) -> float | np.ndarray:
     if isinstance(value, (np.ndarray, np.generic)):
         if value.dtype.kind not in "biuf":
             raise InputValueError(f"{name} must hold real numbers, got {value.dtype}")
-        if value.ndim:
-            return value.astype(np.float64, copy=False)
-        value = value.item()
+        array = _float64(name, np.asarray(value))
+        return array if array.ndim else float(array)
     if isinstance(value, Real):
         try:
             return float(value)
         except OverflowError as err:
             raise InputValueError(f"{name} must be a real number: {err}") from None
     raise InputValueError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
+
+
+def _float64(name: str, array: np.ndarray) -> np.ndarray:
+    """`array` as float64, whatever the caller's numpy error state: a longdouble
+    beyond float64's range is refused (as a Python int that large is), one too
+    small to represent becomes 0 or a subnormal, as any rounding does."""
+    with np.errstate(all="ignore"):
+        out = array.astype(np.float64, copy=False)
+        if array.dtype.itemsize > 8 and array.dtype.kind == "f" and np.any(np.isinf(out) & np.isfinite(array)):
+            raise InputValueError(f"{name} holds values beyond the range of float64 (about 1.8e308)")
+    return out
 
 
 def evaluate(roots: Sequence[Node], env: Mapping[str, float | np.ndarray]) -> list:

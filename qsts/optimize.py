@@ -16,10 +16,15 @@ import numpy as np
 
 from .errors import QstsError
 
+# The defaults converge on every function of the README's table (Rosenbrock,
+# Beale, Booth, Himmelblau, Matyas) and on badly scaled ones: Adam's per-variable
+# scaling with a line search that may also grow the step, so lr is only the first trial.
+DEFAULT_METHOD, DEFAULT_LINE_SEARCH, DEFAULT_MAX_ITER, DEFAULT_GTOL = "adam", True, 10_000, 1e-6
 DEFAULT_LR = {"gd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adam": 1e-3}
 MOMENTUM, BETA1, BETA2, EPS = 0.9, 0.9, 0.999, 1e-8
-ARMIJO_C, SHRINK, MAX_HALVINGS = 1e-4, 0.5, 60
+ARMIJO_C, SHRINK, MAX_TRIALS = 1e-4, 0.5, 200
 APPROX_WOLFE_DELTA = 0.1  # Hager and Zhang's delta
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -42,15 +47,38 @@ class OptimizeResult:
     def __getitem__(self, key):  # result["x"], as scipy's result allows
         return getattr(self, key)
 
+    def __repr__(self) -> str:
+        """scipy's layout (names right-aligned), with the history summarized: it
+        holds one value per iteration, too many to print."""
+        h = self.history
+        trend = f" ({h[0]!r} -> {h[-1]!r})" if h else ""
+        fields = [("message", self.message), ("success", self.converged), ("fun", repr(self.fun)),
+                  ("x", _short(self.x)), ("grad", _short(self.grad)), ("nit", self.nit), ("nfev", self.nfev),
+                  ("history", f"{len(h)} entries{trend}")]
+        return "\n".join(f"{name:>8}: {value}" for name, value in fields)
+
+    __str__ = __repr__
+
+
+def _short(values: dict) -> str:
+    with np.printoptions(threshold=20, edgeitems=3):  # a parameter may be an array of thousands
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in values.items()) + "}"
+
 
 class _Problem:
-    """The compiled objective over a flat parameter vector; the rest held fixed."""
+    """The compiled objective over a flat parameter vector (`names`, in that
+    order); the rest held fixed at `data`."""
 
-    def __init__(self, expr, x0: Mapping, data: Mapping | None):
-        from .api import _compiled, parse
+    def __init__(self, expr, x0: Mapping, data: Mapping | None, names=None):
+        from .api import check_names, compiled, parse
 
         e = parse(expr)
-        data = dict(data or {})
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise QstsError(f"data must map names to values, got {type(data).__name__}")
+        check_names(x0, "x0 key")
+        check_names(data, "data key")
         unknown = [k for k in list(x0) + list(data) if k not in e.variables]
         if unknown:
             raise QstsError(f"{', '.join(map(repr, unknown))} not in the expression (its variables: "
@@ -63,8 +91,8 @@ class _Problem:
             raise QstsError(f"no starting value or data for {', '.join(map(repr, missing))}")
         from .evaluate import coerce
 
-        self.names = [v for v in e.variables if v in x0]
-        self.f = _compiled(e, tuple(self.names))  # no partials for the data: they may be millions
+        self.names = list(names) if names is not None else [v for v in e.variables if v in x0]
+        self.f = compiled(e, tuple(self.names))  # no partials for the data: they may be millions
         self.data = {k: coerce(k, v) for k, v in data.items()}  # checked and converted once, not per step
 
         start = {k: coerce(k, x0[k]) for k in self.names}
@@ -116,16 +144,20 @@ def _nesterov(state, g, lr, lookahead):
 def _adam(state, g, lr, lookahead):
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = BETA1 * state.get("m", 0.0) + (1 - BETA1) * g
-    v = state["v"] = BETA2 * state.get("v", 0.0) + (1 - BETA2) * g * g
-    return -lr * (m / (1 - BETA1 ** t)) / (np.sqrt(v / (1 - BETA2 ** t)) + EPS)
+    # r = sqrt(v), Adam's root mean square, updated with hypot: v itself (g*g) would
+    # overflow once |g| > 1e154 and freeze the step at 0
+    r = state["r"] = np.hypot(math.sqrt(BETA2) * state.get("r", 0.0), math.sqrt(1 - BETA2) * g)
+    return -lr * (m / (1 - BETA1 ** t)) / (r / math.sqrt(1 - BETA2 ** t) + EPS)
 
 
 METHODS: dict[str, Callable] = {"gd": _gd, "momentum": _momentum, "nesterov": _nesterov, "adam": _adam}
 
 
 def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
-    """Shrink `step` until f(x + step) <= f(x) + c * g.step, or None if no shrink
+    """Scale `step` until f(x + step) <= f(x) + c * g.step, or None if no scale
     helps. A step that goes uphill is swapped for steepest descent of its length.
+    Each search starts from twice the last accepted scale, so steps grow as well
+    as shrink: `lr` sets only the first trial.
 
     Near a minimum the decrease c * g.step falls below the rounding of f, and
     comparing values can no longer tell a good step from a bad one (plain Armijo
@@ -138,21 +170,26 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     if not slope < 0:
         step = -g * (np.linalg.norm(step) / np.linalg.norm(g))
         slope = float(g @ step)
+    if not slope < 0:
+        return None  # no descent direction (the gradient is 0, or nan)
     scale = state.get("scale", 1.0)
-    step = step * scale
     noise = 8 * np.finfo(float).eps * abs(fx)  # what rounding can hide in f
-    for _ in range(MAX_HALVINGS):
-        f_new = problem.value(x + step)
+    for _ in range(MAX_TRIALS):
+        trial = step * scale
+        x_new = x + trial
+        if np.array_equal(x_new, x):
+            return None  # the step is below x's resolution
+        f_new = problem.value(x_new)
         accept = f_new <= fx + ARMIJO_C * scale * slope
         if not accept and f_new <= fx + noise and abs(ARMIJO_C * scale * slope) <= noise:
-            end_slope = float(problem.value_and_grad(x + step)[1] @ step)
+            end_slope = float(problem.value_and_grad(x_new)[1] @ trial)
             accept = end_slope <= (1 - 2 * APPROX_WOLFE_DELTA) * abs(scale * slope)
         if accept:
-            state["scale"] = min(1.0, scale / SHRINK)  # next time, start a little bolder
+            state["scale"] = min(scale / SHRINK, 1e300)  # next time, start bolder
             if "velocity" in state:
-                state["velocity"] = step  # momentum remembers the step taken, not the one proposed
-            return step
-        step, scale = step * SHRINK, scale * SHRINK
+                state["velocity"] = trial  # momentum remembers the step taken, not the one proposed
+            return trial
+        scale *= SHRINK
     return None
 
 
@@ -160,18 +197,22 @@ def _real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = None, max_iter: int = 10_000,
-             gtol: float = 1e-6, ftol: float = 0.0, line_search: bool = False,
-             callback: Callable | None = None, data: Mapping | None = None) -> OptimizeResult:
+def minimize(expr, /, x0: Mapping, *, method: str = DEFAULT_METHOD, lr: float | None = None,
+             max_iter: int = DEFAULT_MAX_ITER, gtol: float = DEFAULT_GTOL, ftol: float = 0.0,
+             line_search: bool = DEFAULT_LINE_SEARCH, callback: Callable | None = None,
+             data: Mapping | None = None) -> OptimizeResult:
     """Minimize `expr` from `x0` (name -> start) with the others held at `data`.
 
     Stops when the largest partial is at most `gtol`, when an iteration improves
     the value by at most `ftol * max(1, |f|)`, or after `max_iter` iterations. A
     non-finite value or gradient stops it too, keeping the last finite point.
     `callback(result)` runs after each iteration; returning True stops the run.
+    Ctrl-C (KeyboardInterrupt) ends the run with the point reached, message
+    "interrupted". The line search is on by default (Armijo, growing and
+    shrinking the step); `line_search=False` takes fixed steps of size `lr`.
 
     >>> import qsts
-    >>> r = qsts.minimize("(x-3)^2 + (y+1)^2", x0={"x": 0.0, "y": 0.0}, method="gd", lr=0.1)
+    >>> r = qsts.minimize("(x-3)^2 + (y+1)^2", x0={"x": 0.0, "y": 0.0})
     >>> r.converged, round(r.x["x"], 6), round(r.x["y"], 6)
     (True, 3.0, -1.0)
     """
@@ -187,54 +228,91 @@ def minimize(expr, /, x0: Mapping, *, method: str = "adam", lr: float | None = N
             raise QstsError(f"{name} must be a number >= 0, got {tol!r}")
     if not isinstance(x0, Mapping):
         raise QstsError(f"x0 must map names to starting values, got {type(x0).__name__}")
-    lr, max_iter = float(lr), int(max_iter)
-    problem = _Problem(expr, x0, data)
-    step_of = METHODS[method]
-    x = problem.x0.copy()
-    fx, g = problem.value_and_grad(x)
-    if not (math.isfinite(fx) and np.all(np.isfinite(g))):
-        raise QstsError(f"the value or gradient is not finite at the start (value {fx})")
-    history, state = [fx], {}
-    converged, message, nit = False, f"reached max_iter ({max_iter})", 0
-
-    def lookahead(offset):
-        return problem.value_and_grad(x + offset)[1]
-
-    for nit in range(1, max_iter + 1):
-        if g.size == 0 or np.max(np.abs(g)) <= gtol:
-            converged, message, nit = True, f"gradient below gtol ({gtol:g})", nit - 1
-            break
-        step = step_of(state, g, lr, lookahead)  # every partial of this step is already in g
-        if line_search:
-            step = _armijo(problem, x, fx, g, step, state)
-            if step is None:
-                message, nit = f"stopped at iteration {nit}: the line search found no decrease", nit - 1
-                break
-        x_new = x + step
-        f_new, g_new = problem.value_and_grad(x_new)
-        if not (math.isfinite(f_new) and np.all(np.isfinite(g_new)) and np.all(np.isfinite(x_new))):
-            message = f"stopped at iteration {nit}: the value or gradient is not finite; kept the last finite point"
-            nit -= 1
-            break
-        progress = fx - f_new
-        x, fx, g = x_new, f_new, g_new
-        history.append(fx)
-        if callback is not None and callback(_result(problem, x, fx, g, nit, False, "running", history, copy=False)):
-            message = f"stopped by the callback at iteration {nit}"
-            break
-        if ftol and abs(progress) <= ftol * max(1.0, abs(fx)):
-            converged, message = True, f"progress below ftol ({ftol:g})"
-            break
-    else:  # max_iter steps without another stop: the last point may still qualify
-        if g.size == 0 or np.max(np.abs(g)) <= gtol:
-            converged, message = True, f"gradient below gtol ({gtol:g})"
-    return _result(problem, x, fx, g, nit, converged, message, history)
+    caller = np.geterr()  # the callback runs under the caller's numpy error state
+    with np.errstate(all="ignore"):  # overflow in a step is a non-finite stop, never an exception
+        problem = _Problem(expr, x0, data)
+        run = _Run(problem, METHODS[method], float(lr), bool(line_search), float(gtol), float(ftol))
+        try:
+            run.start()
+            run.loop(int(max_iter), callback, caller)
+        except KeyboardInterrupt:  # as scipy's callbacks allow: stop, and keep what was reached
+            run.converged, run.message = False, INTERRUPTED
+        return run.result()
 
 
-def _result(problem, x, fx, g, nit, converged, message, history, copy=True) -> OptimizeResult:
-    # a callback sees the live history (copying it each iteration would make long runs quadratic)
-    return OptimizeResult(problem.unflatten(x), fx, problem.unflatten(g), nit, problem.nfev, bool(converged),
-                          message, list(history) if copy else history)
+class _Run:
+    """One run's state. The point, its value and gradient and the iteration
+    count change together in one assignment (`self.at`), so a KeyboardInterrupt
+    between two statements never leaves them out of step."""
+
+    def __init__(self, problem: _Problem, step_of: Callable, lr: float, line_search: bool, gtol: float,
+                 ftol: float):
+        self.problem, self.step_of, self.lr, self.line_search = problem, step_of, lr, line_search
+        self.gtol, self.ftol = gtol, ftol
+        nan = np.full_like(problem.x0, math.nan)
+        self.at = (problem.x0.copy(), math.nan, nan, 0)  # (x, f(x), gradient, iterations done)
+        self.history: list[float] = []
+        self.converged, self.message = False, ""
+
+    def start(self) -> None:
+        x = self.at[0]
+        fx, g = self.problem.value_and_grad(x)
+        if not (math.isfinite(fx) and np.all(np.isfinite(g))):
+            raise QstsError(f"the value or gradient is not finite at the start (value {fx})")
+        self.at = (x, fx, g, 0)
+        self.history.append(fx)
+
+    def small(self, g) -> bool:
+        return g.size == 0 or float(np.max(np.abs(g))) <= self.gtol
+
+    def loop(self, max_iter: int, callback: Callable | None, caller: dict) -> None:
+        problem, state = self.problem, {}
+        self.message = f"reached max_iter ({max_iter})"
+
+        def lookahead(offset):
+            return problem.value_and_grad(self.at[0] + offset)[1]
+
+        while True:
+            x, fx, g, nit = self.at
+            if self.small(g):
+                self.converged, self.message = True, f"gradient below gtol ({self.gtol:g})"
+                return
+            if nit >= max_iter:
+                return
+            step = self.step_of(state, g, self.lr, lookahead)  # every partial of this step is already in g
+            if self.line_search:
+                step = _armijo(problem, x, fx, g, step, state)
+                if step is None:
+                    self.message = f"stopped at iteration {nit + 1}: the line search found no decrease"
+                    return
+            x_new = x + step
+            f_new, g_new = problem.value_and_grad(x_new)
+            if not (math.isfinite(f_new) and np.all(np.isfinite(g_new)) and np.all(np.isfinite(x_new))):
+                self.message = (f"stopped at iteration {nit + 1}: the value or gradient is not finite; "
+                                "kept the last finite point")
+                return
+            self.at = (x_new, f_new, g_new, nit + 1)
+            self.history.append(f_new)
+            if callback is not None:
+                with np.errstate(**caller):
+                    stop = callback(self.result(live=True))
+                if stop:
+                    self.message = f"stopped by the callback at iteration {nit + 1}"
+                    return
+            if self.ftol and abs(fx - f_new) <= self.ftol * max(1.0, abs(f_new)):
+                self.converged, self.message = True, f"progress below ftol ({self.ftol:g})"
+                return
+
+    def result(self, live: bool = False) -> OptimizeResult:
+        x, fx, g, nit = self.at
+        del self.history[nit + 1:]  # an interrupt may land between the two updates
+        if len(self.history) == nit and nit:
+            self.history.append(fx)
+        unflatten = self.problem.unflatten
+        # a callback sees the live history (copying it each iteration would make long runs quadratic)
+        return OptimizeResult(unflatten(x), fx, unflatten(g), nit, self.problem.nfev,
+                              bool(self.converged) and not live,
+                              "running" if live else self.message, self.history if live else list(self.history))
 
 
 class ScipyObjective:
@@ -251,21 +329,39 @@ class ScipyObjective:
         from .api import parse
 
         e = parse(expr)
-        self.variables = tuple(variables) if variables is not None else tuple(v for v in e.variables
-                                                                              if v not in (data or {}))
-        self._problem = _Problem(e, dict.fromkeys(self.variables, 0.0), data)
-        self._problem.names = list(self.variables)  # the caller's order, not the expression's
+        if variables is None:
+            names = tuple(v for v in e.variables if v not in (data or {}))
+        elif isinstance(variables, str) or not all(isinstance(v, str) for v in variables):
+            raise QstsError(f"variables must be a list of names, got {variables!r:.60}")
+        else:
+            names = tuple(variables)
+        self.variables = names
+        self._problem = _Problem(e, dict.fromkeys(names, 0.0), data, names=names)  # the caller's order
         self._f = self._problem.f
 
     def x0(self, start: Mapping) -> np.ndarray:
         """The start vector from a name -> value mapping, in `variables` order."""
+        from .evaluate import coerce
+
+        if not isinstance(start, Mapping):
+            raise QstsError(f"the start must map names to values, got {type(start).__name__}")
         missing = [v for v in self.variables if v not in start]
         if missing:
             raise QstsError(f"no starting value for {', '.join(map(repr, missing))}")
-        return np.array([float(start[v]) for v in self.variables])
+        values = [coerce(v, start[v]) for v in self.variables]
+        if any(isinstance(v, np.ndarray) for v in values):
+            raise QstsError("ScipyObjective works over one number per variable")
+        return np.array(values, dtype=np.float64)
 
     def _env(self, x) -> dict:
-        return {**dict(zip(self.variables, map(float, x))), **self._problem.data}
+        from .errors import InputValueError
+        from .evaluate import coerce
+
+        vector = np.atleast_1d(coerce("the point", x))
+        if vector.shape != (len(self.variables),):
+            raise InputValueError(f"the point must hold {len(self.variables)} numbers "
+                                  f"({', '.join(self.variables)}), got shape {vector.shape}")
+        return {**dict(zip(self.variables, map(float, vector))), **self._problem.data}
 
     def fun(self, x) -> float:
         return float(self._f(**self._env(x)))
@@ -275,9 +371,9 @@ class ScipyObjective:
         return np.array([g[v] for v in self.variables])
 
     def hess(self, x) -> np.ndarray:
-        from .api import _compiled
+        from .api import compiled
 
-        full = _compiled(self._f.expression)
+        full = compiled(self._f.expression)
         h = full.hessian(**self._env(x))
         order = [full.variables.index(v) for v in self.variables]
         return h[np.ix_(order, order)]

@@ -8,7 +8,9 @@ prints results only, so scripts can drive it.
 """
 from __future__ import annotations
 
+import math
 import os
+import signal
 import sys
 from typing import Callable, TextIO
 
@@ -43,11 +45,12 @@ def substitute(root: Node, names: dict[str, Node]) -> Node:
 class Session:
     """State of one session: bound values and named expressions."""
 
-    def __init__(self, out: TextIO = sys.stdout):
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO | None = None):
         self.values: dict[str, float | np.ndarray] = {}
         self.named: dict[str, Expression] = {}
-        self.out = out
+        self.out, self.err = out, err or out
         self.done = False
+        self.failed = 0  # lines that ended in an error or were interrupted
         self.commands: dict[str, tuple[Callable[[str], None], str]] = {
             "grad": (self.cmd_grad, ":grad EXPR       value and gradient at the current bindings"),
             "diff": (self.cmd_diff, ":diff EXPR VAR   symbolic derivative"),
@@ -66,11 +69,17 @@ class Session:
 
     # ------------------------------------------------------------ lines
     def run(self, line: str) -> None:
-        """Handle one line; an error is printed and the session goes on."""
+        """Handle one line; an error is printed (to `err`) and the session goes on.
+        Ctrl-C stops the line's work and keeps every binding: a binding changes
+        only when its new value is complete."""
         try:
             self._run(line.strip())
         except QstsError as err:
-            self.say(f"error: {err}")
+            self.failed += 1
+            print(f"error: {err}", file=self.err)
+        except KeyboardInterrupt:
+            self.failed += 1
+            print("interrupted", file=self.err)
 
     def _run(self, line: str) -> None:
         if not line or line.startswith("#"):
@@ -95,6 +104,11 @@ class Session:
         if text.startswith("[") and text.endswith("]"):  # an array: t = [1, 2, 3]
             items = _split_items(text[1:-1])
             self.values[name] = np.array([float(self.evaluate(self.expression(item))) for item in items])
+            self.named.pop(name, None)
+            self.say(f"{name} = {self.show(self.values[name])}")
+            return
+        if api.ieee_word(text) is not None and text.strip().lower() not in {**self.values, **self.named}:
+            self.values[name] = api.ieee_word(text)  # x = inf, as the command line takes it
             self.named.pop(name, None)
             self.say(f"{name} = {self.show(self.values[name])}")
             return
@@ -145,7 +159,7 @@ class Session:
     @staticmethod
     def show(value) -> str:
         if isinstance(value, float):
-            return number(value, names=False)
+            return number(value, names=False) if math.isfinite(value) else repr(value)  # inf, -inf, nan
         return np.array2string(np.asarray(value), separator=", ")
 
     # ------------------------------------------------------------ commands
@@ -186,7 +200,7 @@ class Session:
         self.say(self.show(api.hessian(e, **self.bindings(e))))
 
     def cmd_minimize(self, text: str) -> None:
-        from .optimize import minimize
+        from .optimize import INTERRUPTED, minimize
 
         expr, _, over = text.partition(" over ")
         e = self.expression(expr)
@@ -195,8 +209,15 @@ class Session:
         if strangers:
             raise QstsError(f"{', '.join(strangers)} not in the expression (its variables: {', '.join(e.variables)})")
         env = self.bindings(e)
-        r = minimize(e, x0={v: env[v] for v in free}, data={v: env[v] for v in e.variables if v not in free},
-                     max_iter=100_000, lr=1e-2)
+        # the same defaults as qsts.minimize and `qsts minimize`
+        r = minimize(e, x0={v: env[v] for v in free}, data={v: env[v] for v in e.variables if v not in free})
+        if r.message == INTERRUPTED:  # Ctrl-C: show the point reached, change nothing
+            self.failed += 1
+            self.say(f"interrupted after {r.nit} iterations; the bindings are unchanged. The point reached:")
+            self.say(f"f = {self.show(r.fun)}")
+            for k, v in r.x.items():
+                self.say(f"{k} = {self.show(v)}")
+            return
         self.say(f"{'converged' if r.converged else 'not converged'}: {r.message}; {r.nit} iterations")
         self.say(f"f = {self.show(r.fun)}")
         for k, v in r.x.items():
@@ -247,11 +268,14 @@ def _split_items(text: str) -> list[str]:
     return [item for item in items if item.strip()]
 
 
-def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-    """Run a session on `stdin`: interactive on a terminal, plain when piped."""
-    session = Session(stdout)
+def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    """Run a session on `stdin`: interactive on a terminal, plain when piped.
+    Piped, errors go to `stderr` and the exit status is 1 if any line failed."""
+    session = Session(stdout, stderr)
     interactive = stdin.isatty() and stdout.isatty()
+    readline = None
     if interactive:
+        _own_ctrl_c()
         readline = _setup_readline(session)
         print(BANNER, file=stdout)
     while not session.done:
@@ -268,7 +292,17 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     if interactive:
         print(file=stdout)
         _save_history(readline)
-    return 0
+        return 0
+    return 1 if session.failed else 0
+
+
+def _own_ctrl_c() -> None:
+    """Ctrl-C raises KeyboardInterrupt here whatever the session inherited: a
+    shell's background job, nohup or a CI runner may start it with SIGINT ignored."""
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError):  # not the main thread (an embedded session): leave it be
+        pass
 
 
 def _setup_readline(session: Session):

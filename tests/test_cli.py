@@ -1,8 +1,14 @@
 """The command line: SPEC section 5."""
+import math
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+
+import qsts
 
 from qsts.cli import main
 
@@ -166,3 +172,81 @@ def test_data_errors(capsys, line_csv, tmp_path):
     assert code == 2 and "cannot read" in err
     code, _, err = run(capsys, "minimize", "mean((a*s - y)^2)", "--data", path, "a=0")
     assert code == 2 and "no starting value or data for 's'" in err
+
+
+# ---------------------------------------------------------------- issue 11
+
+@pytest.mark.parametrize("column", ["e", "pi", "sin", "neg"])
+def test_a_column_named_like_a_constant_or_function_is_refused(capsys, tmp_path, column):
+    # finding 3: `e` used to lose silently to the constant e
+    path = tmp_path / "d.csv"
+    path.write_text(f"x,{column}\n1,2\n2,4\n")
+    code, out, err = run(capsys, "grad", "sum(a*x - e)", "--data", str(path), "a=1")
+    assert (code, out) == (2, "") and f"column '{column}'" in err and "rename it" in err
+    code, _, err = run(capsys, "minimize", "sum((a*x - 1)^2)", "--data", str(path), "a=1")
+    assert code == 2 and f"column '{column}'" in err
+
+
+@pytest.mark.parametrize("key", ["e", "pi", "sin", "neg"])
+def test_data_keys_named_like_a_constant_or_function_are_refused(key):
+    with pytest.raises(qsts.ReservedNameError, match=f"data key '{key}' is .* not a variable; rename it"):
+        qsts.minimize("a*x", x0={"a": 1.0}, data={"x": 1.0, key: 2.0})
+
+
+def test_infinities_print_and_parse_as_the_api_gives_them(capsys):
+    # finding 5: results printed 1e999, and x=inf was refused
+    assert run(capsys, "eval", "1/x", "x=0") == (0, "inf\n", "")
+    assert run(capsys, "eval", "-1/x", "x=0") == (0, "-inf\n", "")
+    assert run(capsys, "eval", "x+1", "x=inf") == (0, "inf\n", "")
+    assert run(capsys, "eval", "x", "x=-inf") == (0, "-inf\n", "")
+    assert run(capsys, "eval", "x*0", "x=NaN") == (0, "nan\n", "")
+    assert run(capsys, "grad", "x*y", "x=inf", "y=2") == (0, "value = inf\nd/dx = 2\nd/dy = inf\n", "")
+    assert qsts.grad("x*y", x=math.inf, y=2.0) == {"x": 2.0, "y": math.inf}  # as the API
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads CPU time from /proc")
+def test_ctrl_c_stops_minimize_with_the_point_reached_and_exit_130():
+    # finding 4: it printed a traceback. The child restores SIGINT's default, which a
+    # test run started from a background job (SIGINT ignored) would otherwise pass on.
+    child = subprocess.Popen([sys.executable, "-m", "qsts", "minimize", "x^2 + y^2", "x=1", "y=2", "--method", "gd",
+                              "--lr", "1e-12", "--no-line-search", "--gtol", "0", "--max-iter", "1000000000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert child.stdout.readline().startswith("minimizing over x, y")  # printed just before the run
+        start = _cpu_seconds(child.pid)
+        while _cpu_seconds(child.pid) < start + 0.5:  # 0.5 s of its CPU: deep in the loop, however loaded we are
+            time.sleep(0.02)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    lines = out.splitlines()
+    assert child.returncode == 130 and "Traceback" not in err, err
+    assert lines[0] == "not converged: interrupted" and lines[1].startswith("iterations ")
+    assert [line.split(" = ")[0] for line in lines[2:]] == ["f", "x", "y", "d/dx", "d/dy"]
+    assert 0 < float(lines[3].split(" = ")[1]) < 1
+
+
+def test_ctrl_c_elsewhere_exits_130_without_a_traceback(capsys, monkeypatch):
+    from qsts import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_eval", interrupted)
+    code, out, err = run(capsys, "eval", "x", "x=1")
+    assert (code, out) == (130, "") and "interrupted" in err and "Traceback" not in err
+
+
+def test_help_states_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit):
+        main(["minimize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 when minimize stopped without converging" in text and "130 when interrupted" in text
+    assert "(default: adam)" in text and "--no-line-search" in text

@@ -2,8 +2,10 @@
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -35,22 +37,31 @@ value = 56
 d/dx = 60
 d/dy = 15
 2*x
-error: unexpected end of input at line 1, column 8; expected '(', '+', '-', a name or a number
-  sin(x +
-         ^
 x y + x x y + * +
-error: no value for z; bind it first, e.g. z = 1
 x = 0.5
 value = 3.25
 d/dx = 1
 d/dy = 1
 """
 
+ERRORS = """error: unexpected end of input at line 1, column 8; expected '(', '+', '-', a name or a number
+  sin(x +
+         ^
+error: no value for z; bind it first, e.g. z = 1
+"""
+
 
 def test_piped_session_prints_results_only():
+    # finding 9: errors go to stderr, the script goes on, and the exit status says a line failed
     out = subprocess.run([sys.executable, "-m", "qsts"], input=SCRIPT, capture_output=True, text=True)
-    assert out.returncode == 0 and out.stderr == ""
+    assert out.returncode == 1
     assert out.stdout.splitlines() == EXPECTED.splitlines()  # no banner, no prompt; stops at :quit
+    assert out.stderr.splitlines() == ERRORS.splitlines()
+
+
+def test_a_piped_session_without_errors_exits_0():
+    out = subprocess.run([sys.executable, "-m", "qsts"], input="x = 2\nx^2\n", capture_output=True, text=True)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "x = 2\n4\n", "")
 
 
 def test_repl_subcommand_and_end_of_input():
@@ -93,10 +104,16 @@ def _read_until(fd, needle: bytes, timeout: float = 10.0) -> bytes:
 
 
 @pytest.mark.skipif(not hasattr(pty, "fork"), reason="needs a pseudo-terminal")
-def test_terminal_session_prompt_completion_and_ctrl_c(tmp_path):
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
+def test_terminal_session_prompt_completion_and_ctrl_c(tmp_path, inherited):
+    """Ctrl-C at the prompt cancels the line. The child sets SIGINT's disposition
+    itself before exec (a test run started from a background job would pass on
+    "ignored"); with "ignored" it is a session started by nohup or a CI runner,
+    which must still own Ctrl-C (finding 2)."""
     env = {**os.environ, "HOME": str(tmp_path), "TERM": "dumb"}
     pid, fd = pty.fork()
     if pid == 0:
+        signal.signal(signal.SIGINT, inherited)
         os.execve(sys.executable, [sys.executable, "-m", "qsts"], env)
     try:
         # each step waits for the next prompt, so no keystroke races the session
@@ -126,6 +143,60 @@ def test_terminal_session_prompt_completion_and_ctrl_c(tmp_path):
 def test_repl_edge_lines_keep_the_session_going():
     script = "x = 1\n:minimize x^2 over y\nt = [1 + 2, max(1, 2)]\nx = x + 1\nx\nf = x^2\n:postfix f + 1\n"
     out = subprocess.run([sys.executable, "-m", "qsts"], input=script, capture_output=True, text=True)
-    assert out.returncode == 0 and out.stderr == ""
-    assert out.stdout.splitlines() == ["x = 1", "error: y not in the expression (its variables: x)",
-                                       "t = [3., 2.]", "x = 2", "2", "f := x^2", "1 x 2 ^ +"]
+    assert out.returncode == 1 and out.stderr == "error: y not in the expression (its variables: x)\n"
+    assert out.stdout.splitlines() == ["x = 1", "t = [3., 2.]", "x = 2", "2", "f := x^2", "1 x 2 ^ +"]
+
+
+def _session():
+    lines = []
+    out = type("Out", (), {"write": lambda self, t: lines.append(t), "flush": lambda self: None})()
+    return Session(out=out), lines
+
+
+def test_ctrl_c_during_minimize_keeps_the_session_and_its_bindings(monkeypatch):
+    """A real SIGINT during :minimize (finding 4: it ended the session with a traceback)."""
+    from qsts import optimize
+
+    calls = []
+    original = optimize._Problem.value_and_grad
+
+    def counted(self, x):
+        calls.append(1)
+        return original(self, x)
+
+    monkeypatch.setattr(optimize._Problem, "value_and_grad", counted)
+    # a slow objective: 10,000 iterations of 1 ms, far longer than the 50 before Ctrl-C
+    monkeypatch.setattr(optimize._Problem, "value", lambda self, x: (time.sleep(0.001), original(self, x)[0])[1])
+    s, lines = _session()
+    for line in ["x = -1.2", "y = 1", "f = (1-x)^2 + 100*(y-x^2)^2"]:
+        s.run(line)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # what the interactive REPL installs
+    try:
+        def interrupt():
+            while len(calls) < 50:
+                time.sleep(0.001)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        s.run(":minimize f")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    text = "".join(lines)
+    assert "interrupted after" in text and "the bindings are unchanged" in text and s.failed == 1
+    assert s.values == {"x": -1.2, "y": 1.0} and "f" in s.named
+    reached = float(text.split("\nx = ")[-1].split("\n")[0])  # the point reached is shown
+    assert reached != -1.2
+    s.run("x + y")
+    assert lines[-2:] == ["-0.19999999999999996", "\n"]  # the session goes on
+
+
+def test_ctrl_c_during_any_line_keeps_the_bindings(monkeypatch):
+    s, lines = _session()
+    s.run("x = 3")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("qsts.api.evaluate", interrupted)
+    s.run("x = x + 1")
+    assert s.values == {"x": 3.0} and s.failed == 1 and lines[-2:] == ["interrupted", "\n"]
