@@ -1,6 +1,10 @@
 """Shared oracles for the tests, and hypothesis's settings for the whole suite."""
+import contextlib
 import math
 import os
+import signal
+import threading
+import time
 
 import numpy as np
 from hypothesis import settings
@@ -55,3 +59,33 @@ def close(a, b, rtol=1e-6, atol=1e-8):
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return bool(np.isclose(a, b, rtol=rtol, atol=atol))
+
+
+@contextlib.contextmanager
+def sigint_after_evaluations(n: int):
+    """A real SIGINT (Ctrl-C) to this process once `minimize` has evaluated its
+    objective's gradient n times: well inside a run, never during its setup.
+    SIGINT gets Python's handler for the duration (a test run started from a
+    background job has it ignored, and would never see the signal)."""
+    from qsts import optimize
+
+    calls = []
+    original = optimize._Problem.value_and_grad
+
+    def counted(self, x):
+        calls.append(1)
+        return original(self, x)
+
+    def interrupt():
+        while len(calls) < n:
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    optimize._Problem.value_and_grad = counted
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        optimize._Problem.value_and_grad = original

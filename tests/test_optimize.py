@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import qsts
+from conftest import sigint_after_evaluations
 
 ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
 QUADRATIC = "(x-1)^2 + 2*(y+2)^2 + (x-y)^2/2"  # convex; its minimum is solved for below
@@ -230,34 +231,11 @@ def test_keyboard_interrupt_returns_the_point_reached():
     assert r.x == again.x and r.fun == again.fun and r.grad == again.grad  # the 5th point, whole
 
 
-def test_a_real_sigint_interrupts_minimize(monkeypatch):
+def test_a_real_sigint_interrupts_minimize():
     """SIGINT (Ctrl-C) sent to this process mid-run: minimize returns what it reached."""
-    import os
-    import signal
-    import threading
-    from qsts import optimize
-
-    calls = []
-    original = optimize._Problem.value_and_grad
-
-    def counted(self, x):
-        calls.append(1)
-        return original(self, x)
-
-    monkeypatch.setattr(optimize._Problem, "value_and_grad", counted)
-    # a run started with SIGINT ignored (a background job) would never see it: own it here
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        def interrupt():
-            while len(calls) < 200:  # well into the run, which needs millions of steps
-                threading.Event().wait(0.001)
-            os.kill(os.getpid(), signal.SIGINT)
-
-        threading.Thread(target=interrupt, daemon=True).start()
+    with sigint_after_evaluations(200):  # the run would need a billion steps
         r = qsts.minimize("x^2 + y^2", x0={"x": 1.0, "y": 1.0}, method="gd", lr=1e-12, line_search=False,
                           gtol=0.0, max_iter=10**9)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     assert r.message == "interrupted" and not r.success and r.nit >= 199
     assert len(r.history) == r.nit + 1 and r.history[-1] == r.fun and 0 < r.x["x"] < 1.0
 

@@ -5,11 +5,11 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
+from conftest import sigint_after_evaluations
 from qsts.repl import Session
 
 SCRIPT = """x = 2
@@ -157,30 +157,14 @@ def test_ctrl_c_during_minimize_keeps_the_session_and_its_bindings(monkeypatch):
     """A real SIGINT during :minimize (finding 4: it ended the session with a traceback)."""
     from qsts import optimize
 
-    calls = []
-    original = optimize._Problem.value_and_grad
-
-    def counted(self, x):
-        calls.append(1)
-        return original(self, x)
-
-    monkeypatch.setattr(optimize._Problem, "value_and_grad", counted)
+    original = optimize._Problem.value
     # a slow objective: 10,000 iterations of 1 ms, far longer than the 50 before Ctrl-C
-    monkeypatch.setattr(optimize._Problem, "value", lambda self, x: (time.sleep(0.001), original(self, x)[0])[1])
+    monkeypatch.setattr(optimize._Problem, "value", lambda self, x: (time.sleep(0.001), original(self, x))[1])
     s, lines = _session()
     for line in ["x = -1.2", "y = 1", "f = (1-x)^2 + 100*(y-x^2)^2"]:
         s.run(line)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # what the interactive REPL installs
-    try:
-        def interrupt():
-            while len(calls) < 50:
-                time.sleep(0.001)
-            os.kill(os.getpid(), signal.SIGINT)
-
-        threading.Thread(target=interrupt, daemon=True).start()
+    with sigint_after_evaluations(50):  # the handler the interactive REPL installs
         s.run(":minimize f")
-    finally:
-        signal.signal(signal.SIGINT, previous)
     text = "".join(lines)
     assert "interrupted after" in text and "the bindings are unchanged" in text and s.failed == 1
     assert s.values == {"x": -1.2, "y": 1.0} and "f" in s.named
