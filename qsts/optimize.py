@@ -14,7 +14,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .errors import QstsError
+from .api import check_names, compiled, parse
+from .errors import InputValueError, QstsError
+from .evaluate import coerce
 
 # The defaults converge on every function of the README's table (Rosenbrock,
 # Beale, Booth, Himmelblau, Matyas) and on badly scaled ones: Adam's per-variable
@@ -22,7 +24,8 @@ from .errors import QstsError
 DEFAULT_METHOD, DEFAULT_LINE_SEARCH, DEFAULT_MAX_ITER, DEFAULT_GTOL = "adam", True, 10_000, 1e-6
 DEFAULT_LR = {"gd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adam": 1e-3}
 MOMENTUM, BETA1, BETA2, EPS = 0.9, 0.9, 0.999, 1e-8
-ARMIJO_C, SHRINK, MAX_TRIALS = 1e-4, 0.5, 200
+ARMIJO_C, SHRINK = 1e-4, 0.5
+MAX_TRIALS, MAX_SCALE = 2100, 2.0 ** 1023  # halvings span every float; doubling up to overflow
 APPROX_WOLFE_DELTA = 0.1  # Hager and Zhang's delta
 INTERRUPTED = "interrupted"
 
@@ -52,9 +55,10 @@ class OptimizeResult:
         holds one value per iteration, too many to print."""
         h = self.history
         trend = f" ({h[0]!r} -> {h[-1]!r})" if h else ""
+        entries = "1 entry" if len(h) == 1 else f"{len(h)} entries"
         fields = [("message", self.message), ("success", self.converged), ("fun", repr(self.fun)),
                   ("x", _short(self.x)), ("grad", _short(self.grad)), ("nit", self.nit), ("nfev", self.nfev),
-                  ("history", f"{len(h)} entries{trend}")]
+                  ("history", f"{entries}{trend}")]
         return "\n".join(f"{name:>8}: {value}" for name, value in fields)
 
     __str__ = __repr__
@@ -65,18 +69,22 @@ def _short(values: dict) -> str:
         return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in values.items()) + "}"
 
 
+def _data(data) -> Mapping:
+    """`data` as given (a mapping of names to values), {} for None, or a clear error."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise QstsError(f"data must map names to values, got {type(data).__name__}")
+    return data
+
+
 class _Problem:
     """The compiled objective over a flat parameter vector (`names`, in that
     order); the rest held fixed at `data`."""
 
     def __init__(self, expr, x0: Mapping, data: Mapping | None, names=None):
-        from .api import check_names, compiled, parse
-
         e = parse(expr)
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise QstsError(f"data must map names to values, got {type(data).__name__}")
+        data = _data(data)
         check_names(x0, "x0 key")
         check_names(data, "data key")
         unknown = [k for k in list(x0) + list(data) if k not in e.variables]
@@ -89,8 +97,6 @@ class _Problem:
         missing = [v for v in e.variables if v not in x0 and v not in data]
         if missing:
             raise QstsError(f"no starting value or data for {', '.join(map(repr, missing))}")
-        from .evaluate import coerce
-
         self.names = list(names) if names is not None else [v for v in e.variables if v in x0]
         self.f = compiled(e, tuple(self.names))  # no partials for the data: they may be millions
         self.data = {k: coerce(k, v) for k, v in data.items()}  # checked and converted once, not per step
@@ -155,7 +161,8 @@ METHODS: dict[str, Callable] = {"gd": _gd, "momentum": _momentum, "nesterov": _n
 
 def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     """Scale `step` until f(x + step) <= f(x) + c * g.step, or None if no scale
-    helps. A step that goes uphill is swapped for steepest descent of its length.
+    helps. A step that goes uphill is swapped for steepest descent of its length,
+    one that overflowed for steepest descent as long as floats go.
     Each search starts from twice the last accepted scale, so steps grow as well
     as shrink: `lr` sets only the first trial.
 
@@ -166,9 +173,15 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     by the slope at its end, which the gradient gives accurately:
     g(x + step).step <= (1 - 2 delta) |g.step|.
     """
-    slope = float(g @ step)
-    if not slope < 0:
+    if not float(g @ step) < 0:
         step = -g * (np.linalg.norm(step) / np.linalg.norm(g))
+    if not np.all(np.isfinite(step)):  # the step overflowed: steepest descent, as long as floats go
+        step = -g * (2.0 ** 1023 / np.max(np.abs(g)))
+    slope = float(g @ step)
+    for _ in range(8):  # g.step overflowed: the same direction, shorter (exactly); 8 * 256 spans every float
+        if slope != -math.inf or not np.all(np.isfinite(step)):
+            break
+        step = step * 2.0 ** -256
         slope = float(g @ step)
     if not slope < 0:
         return None  # no descent direction (the gradient is 0, or nan)
@@ -185,7 +198,7 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
             end_slope = float(problem.value_and_grad(x_new)[1] @ trial)
             accept = end_slope <= (1 - 2 * APPROX_WOLFE_DELTA) * abs(scale * slope)
         if accept:
-            state["scale"] = min(scale / SHRINK, 1e300)  # next time, start bolder
+            state["scale"] = min(scale / SHRINK, MAX_SCALE)  # next time, start bolder
             if "velocity" in state:
                 state["velocity"] = trial  # momentum remembers the step taken, not the one proposed
             return trial
@@ -326,11 +339,10 @@ class ScipyObjective:
     """
 
     def __init__(self, expr, /, variables=None, data: Mapping | None = None):
-        from .api import parse
-
         e = parse(expr)
+        data = _data(data)
         if variables is None:
-            names = tuple(v for v in e.variables if v not in (data or {}))
+            names = tuple(v for v in e.variables if v not in data)
         elif isinstance(variables, str) or not all(isinstance(v, str) for v in variables):
             raise QstsError(f"variables must be a list of names, got {variables!r:.60}")
         else:
@@ -341,8 +353,6 @@ class ScipyObjective:
 
     def x0(self, start: Mapping) -> np.ndarray:
         """The start vector from a name -> value mapping, in `variables` order."""
-        from .evaluate import coerce
-
         if not isinstance(start, Mapping):
             raise QstsError(f"the start must map names to values, got {type(start).__name__}")
         missing = [v for v in self.variables if v not in start]
@@ -354,9 +364,6 @@ class ScipyObjective:
         return np.array(values, dtype=np.float64)
 
     def _env(self, x) -> dict:
-        from .errors import InputValueError
-        from .evaluate import coerce
-
         vector = np.atleast_1d(coerce("the point", x))
         if vector.shape != (len(self.variables),):
             raise InputValueError(f"the point must hold {len(self.variables)} numbers "
@@ -371,8 +378,6 @@ class ScipyObjective:
         return np.array([g[v] for v in self.variables])
 
     def hess(self, x) -> np.ndarray:
-        from .api import compiled
-
         full = compiled(self._f.expression)
         h = full.hessian(**self._env(x))
         order = [full.variables.index(v) for v in self.variables]

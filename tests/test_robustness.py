@@ -57,6 +57,15 @@ def test_an_overflowing_step_is_a_non_finite_stop_with_the_last_finite_point(str
     assert "not finite" in r.message and r.x["x"] < -1e100 and math.isfinite(r.fun)
 
 
+@pytest.mark.parametrize("method", ["gd", "adam"])
+def test_a_line_search_from_a_step_that_overflows_still_finds_the_minimum(strict, method):
+    # Adam's first step lr * m/sqrt(v) is inf at lr=1e308, and 1e200 * g.step overflows for gd:
+    # the search falls back to steepest descent and halves from the largest float down (x=1 exactly:
+    # every trial is a power of two times 2).
+    r = qsts.minimize("1e200*(x-1)^2", x0={"x": 0.0}, method=method, lr=1e308)
+    assert r.success and r.x == {"x": 1.0} and r.nfev < 2200, r
+
+
 def test_the_callback_runs_under_the_callers_error_state():
     seen = []
     with np.errstate(over="raise"):
