@@ -14,9 +14,9 @@ import sys
 import time
 from typing import Sequence
 
-from . import api, optimize
 import numpy as np
 
+from . import api, optimize
 from .errors import QstsError
 from .graph import topological
 from .printing import graph_dot, graph_text, number
@@ -38,8 +38,9 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
             raise QstsError(f"expected name=value, got {pair.strip()!r}")
         if name in values:
             raise QstsError(f"{name} is given twice")
-        if api.ieee_word(text) is not None:
-            values[name] = api.ieee_word(text)
+        word = api.ieee_word(text)
+        if word is not None:
+            values[name] = word
             continue
         try:
             if api.parse(text).variables:
@@ -91,7 +92,8 @@ def cmd_diff(args) -> None:
 
 
 def cmd_postfix(args) -> None:
-    print(" ".join(_fmt(t) for t in api.to_postfix(args.expr)))
+    # a number as the grammar reads it back (1e999, not inf); the result commands print floats as Python does
+    print(" ".join(number(t, names=False) if isinstance(t, float) else t for t in api.to_postfix(args.expr)))
 
 
 def cmd_graph(args) -> None:

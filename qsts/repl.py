@@ -21,7 +21,7 @@ from .errors import QstsError
 from .expression import Expression
 from .graph import VAR, Node, make, topological
 from .ops import FUNCTIONS, OPS, RESERVED
-from .printing import LIMIT, graph_text, length, number
+from .printing import LIMIT, graph_text, infix, number, preview
 
 BANNER = "qsts: exact derivatives of math. `:help` lists the commands, Ctrl-D quits."
 ECHO_WIDTH = 1000  # characters of a named expression shown when it is bound
@@ -131,8 +131,10 @@ class Session:
     @staticmethod
     def echo(e: Expression, typed: str) -> str:
         """What `name := ...` shows: the expression written out, unless that is
-        long (pasting a shared form line by line must not print each line's whole tree)."""
-        return str(e) if length(e.root, ECHO_WIDTH + 1) <= ECHO_WIDTH else typed
+        long (pasting a shared form line by line must not print each line's whole
+        tree). The cost is bounded by the width, not by the graph."""
+        text = infix(e.root, limit=ECHO_WIDTH + 1)
+        return text if len(text) <= ECHO_WIDTH else typed
 
     def expression(self, text: str) -> Expression:
         """`text` with named expressions put in as their graphs."""
@@ -141,11 +143,10 @@ class Session:
         if not used:
             return e
         root = substitute(e.root, {k: v.root for k, v in used.items()})
-        order = []
+        order = []  # substitution rewrites nothing else, so these are exactly the variables left
         for v in e.variables:
             order += list(used[v].variables) if v in used else [v]
-        present = {n.value for n in topological([root]) if n.op == VAR}
-        return Expression(root, tuple(v for v in dict.fromkeys(order) if v in present))
+        return Expression(root, tuple(dict.fromkeys(order)))
 
     def bindings(self, e: Expression) -> dict:
         missing = [v for v in e.variables if v not in self.values]
@@ -187,7 +188,7 @@ class Session:
                                 ":postfix prints: it writes each shared subexpression out at every use; "
                                 ":graph shows the DAG, and :diff prints long results in the shared form")
             expanded = e.text()
-        self.say(" ".join(self.show(t) if isinstance(t, float) else t for t in api.to_postfix(expanded)))
+        self.say(" ".join(number(t, names=False) if isinstance(t, float) else t for t in api.to_postfix(expanded)))
 
     def cmd_graph(self, text: str) -> None:
         e = self.expression(text)
@@ -218,17 +219,17 @@ class Session:
             for k, v in r.x.items():
                 self.say(f"{k} = {self.show(v)}")
             return
+        self.values.update(r.x)  # the minimizer becomes the current binding, all at once
         self.say(f"{'converged' if r.converged else 'not converged'}: {r.message}; {r.nit} iterations")
         self.say(f"f = {self.show(r.fun)}")
         for k, v in r.x.items():
-            self.values[k] = v  # the minimizer becomes the current binding
             self.say(f"{k} = {self.show(v)}")
 
     def cmd_vars(self, _: str) -> None:
         for k, v in self.values.items():
             self.say(f"{k} = {self.show(v)}")
         for k, e in self.named.items():
-            self.say(f"{k} := {e}")
+            self.say(f"{k} := {preview(e.root, ECHO_WIDTH)}")
 
     def cmd_del(self, name: str) -> None:
         if self.values.pop(name, None) is None and self.named.pop(name, None) is None:

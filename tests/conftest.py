@@ -3,8 +3,6 @@ import contextlib
 import math
 import os
 import signal
-import threading
-import time
 
 import numpy as np
 from hypothesis import settings
@@ -63,10 +61,12 @@ def close(a, b, rtol=1e-6, atol=1e-8):
 
 @contextlib.contextmanager
 def sigint_after_evaluations(n: int):
-    """A real SIGINT (Ctrl-C) to this process once `minimize` has evaluated its
-    objective's gradient n times: well inside a run, never during its setup.
-    SIGINT gets Python's handler for the duration (a test run started from a
-    background job has it ignored, and would never see the signal)."""
+    """A real SIGINT (Ctrl-C) to this process at `minimize`'s n-th gradient
+    evaluation: well inside a run, never during its setup, and at the same point
+    every time (sent from the main thread, so Python raises KeyboardInterrupt
+    within a few bytecodes of the kill). SIGINT gets Python's handler for the
+    duration (a test run started from a background job has it ignored, and would
+    never see the signal). The run under test must need more than n evaluations."""
     from qsts import optimize
 
     calls = []
@@ -74,18 +74,15 @@ def sigint_after_evaluations(n: int):
 
     def counted(self, x):
         calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGINT)
         return original(self, x)
-
-    def interrupt():
-        while len(calls) < n:
-            time.sleep(0.001)
-        os.kill(os.getpid(), signal.SIGINT)
 
     optimize._Problem.value_and_grad = counted
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        threading.Thread(target=interrupt, daemon=True).start()
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
         optimize._Problem.value_and_grad = original
+    assert len(calls) >= n, f"the run ended after {len(calls)} evaluations, before the signal"

@@ -90,6 +90,11 @@ def test_results_print_every_digit_not_names(capsys):
     assert run(capsys, "postfix", "3.141592653589793*x") == (0, "3.141592653589793 x *\n", "")
 
 
+def test_postfix_writes_infinity_as_the_grammar_reads_it(capsys):
+    # a result prints inf (finding 5), but a postfix token must parse back: 1e999
+    assert run(capsys, "postfix", "x*1e999 - -1e999") == (0, "x 1e999 * 1e999 neg -\n", "")
+
+
 def test_double_dash_before_an_expression(capsys):
     assert run(capsys, "eval", "--", "-x", "x=3") == (0, "-3\n", "")
 

@@ -124,8 +124,17 @@ def test_terminal_session_prompt_completion_and_ctrl_c(tmp_path, inherited):
         assert b"alpha*2\r\n6\r\nqsts> " in _read_until(fd, b"\r\n6\r\nqsts> ")
         os.write(fd, b"1 + ")
         _read_until(fd, b"1 + ")
-        os.write(fd, b"\x03")  # Ctrl-C cancels the line, not the session
-        assert b"^C\r\nqsts> " in _read_until(fd, b"^C\r\nqsts> ")
+        # Ctrl-C cancels the line, not the session. CPython's readline hook handles a
+        # SIGINT that lands while it is busy with a keystroke only at the next key
+        # (a race under load, not a qsts behaviour), so an unanswered Ctrl-C is
+        # pressed again, as a user would; a session that ignored it fails all five.
+        seen = b""
+        for _ in range(5):
+            os.write(fd, b"\x03")
+            seen += _read_until(fd, b"^C\r\nqsts> ", timeout=2.0)
+            if b"^C\r\nqsts> " in seen:
+                break
+        assert b"^C\r\nqsts> " in seen
         os.write(fd, b"alpha + 1\n")
         assert b"\r\n4\r\nqsts> " in _read_until(fd, b"\r\n4\r\nqsts> ")
         os.write(fd, b"\x04")  # Ctrl-D leaves
@@ -153,17 +162,13 @@ def _session():
     return Session(out=out), lines
 
 
-def test_ctrl_c_during_minimize_keeps_the_session_and_its_bindings(monkeypatch):
+def test_ctrl_c_during_minimize_keeps_the_session_and_its_bindings():
     """A real SIGINT during :minimize (finding 4: it ended the session with a traceback)."""
-    from qsts import optimize
-
-    original = optimize._Problem.value
-    # a slow objective: 10,000 iterations of 1 ms, far longer than the 50 before Ctrl-C
-    monkeypatch.setattr(optimize._Problem, "value", lambda self, x: (time.sleep(0.001), original(self, x))[1])
     s, lines = _session()
     for line in ["x = -1.2", "y = 1", "f = (1-x)^2 + 100*(y-x^2)^2"]:
         s.run(line)
-    with sigint_after_evaluations(50):  # the handler the interactive REPL installs
+    # the defaults converge after about 500 iterations, each evaluating the gradient at least once
+    with sigint_after_evaluations(50):  # with the handler the interactive REPL installs
         s.run(":minimize f")
     text = "".join(lines)
     assert "interrupted after" in text and "the bindings are unchanged" in text and s.failed == 1
@@ -172,6 +177,18 @@ def test_ctrl_c_during_minimize_keeps_the_session_and_its_bindings(monkeypatch):
     assert reached != -1.2
     s.run("x + y")
     assert lines[-2:] == ["-0.19999999999999996", "\n"]  # the session goes on
+
+
+def test_postfix_and_vars_print_what_parses_back_and_stays_short():
+    s, lines = _session()
+    s.run(":postfix x*1e999")
+    typed = " + ".join(f"sin(x*{i})" for i in range(1000))  # 15,000 characters
+    s.run("f = " + typed)
+    s.run(":vars")
+    assert lines[0] == "x 1e999 *"
+    echo, listed = [line for line in lines if line.startswith("f := ")]
+    assert echo == "f := " + typed  # too long to write out again: the echo is the line as typed
+    assert len(listed) == len("f := ") + 1000 and listed.endswith("...")
 
 
 def test_ctrl_c_during_any_line_keeps_the_bindings(monkeypatch):
