@@ -31,24 +31,24 @@ FUNCTIONS["logistic fit"] = ("mean(log(1 + exp(-y*(a*t + b))))", {"a": 0.0, "b":
                              {"t": _s, "y": np.where(_rng.uniform(size=2000) < 1 / (1 + np.exp(0.5 - 2 * _s)), 1.0, -1.0)})
 
 CANDIDATES = {  # label: keyword arguments
-    "adam + line search (default)": {},
+    "adam + line search (chosen)": {},
     "gd + line search": {"method": "gd"},
     "momentum + line search": {"method": "momentum"},
     "nesterov + line search": {"method": "nesterov"},
-    "adam, lr 0.1": {"line_search": False, "lr": 0.1},
-    "adam, lr 1e-3 (old default)": {"line_search": False},
+    "adam, lr 0.1, no line search": {"line_search": False, "lr": 0.1},
+    "adam, lr 1e-3, no line search (the old default)": {"line_search": False},
 }
 
 
 def main() -> None:
     names = list(FUNCTIONS)
-    print(f"{'':30}" + "".join(f"{n:>14}" for n in names))
+    print(f"{'':50}" + "".join(f"{n:>14}" for n in names))
     for label, kwargs in CANDIDATES.items():
         cells = []
         for text, x0, data in FUNCTIONS.values():
             r = qsts.minimize(text, x0=x0, data=data, **kwargs)
             cells.append(f"{r.nit}/{r.nfev}" if r.converged else ("max_iter" if "max_iter" in r.message else "stopped"))
-        print(f"{label:30}" + "".join(f"{c:>14}" for c in cells))
+        print(f"{label:50}" + "".join(f"{c:>14}" for c in cells))
 
 
 if __name__ == "__main__":

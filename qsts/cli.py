@@ -119,13 +119,22 @@ def cmd_graph(args) -> None:
 def cmd_minimize(args) -> int:
     x0 = _bindings(args.values)
     data = _data(args, x0)
-    plot_path = plot_target(args.plot) if args.plot else None  # refuse a bad --plot before the run, not after
+    plot_path = plot_target(args.plot) if args.plot is not None else None  # a bad --plot fails now, not after
     interactive = sys.stdout.isatty()
     every = max(1, args.max_iter // 20)
-    state = {"last": 0.0}
+    state = {"last": 0.0, "header": False}
     norms: list[float] = []
+    lr = optimize.DEFAULT_LR[args.method] if args.lr is None else args.lr
+
+    def header() -> None:  # once the input has passed minimize's checks: an error prints alone
+        if not state["header"]:
+            state["header"] = True
+            print(f"minimizing over {', '.join(x0) or 'nothing'}: {args.method}"
+                  f"{' with line search' if args.line_search else ''}, lr {lr:g}, max_iter {args.max_iter}, "
+                  f"gtol {args.gtol:g}", flush=True)
 
     def progress(r) -> None:
+        header()
         norm = max((float(np.max(np.abs(v))) for v in r.grad.values()), default=0.0)
         norms.append(norm)
         now = time.monotonic()
@@ -135,13 +144,10 @@ def cmd_minimize(args) -> int:
         elif not interactive and r.nit % every == 0:
             print(f"iter {r.nit}  f = {r.fun!r}  |grad| = {norm:.3g}")
 
-    lr = optimize.DEFAULT_LR[args.method] if args.lr is None else args.lr
-    print(f"minimizing over {', '.join(x0) or 'nothing'}: {args.method}"
-          f"{' with line search' if args.line_search else ''}, lr {lr:g}, max_iter {args.max_iter}, "
-          f"gtol {args.gtol:g}", flush=True)
     r = optimize.minimize(args.expr, x0, method=args.method, lr=args.lr, max_iter=args.max_iter, gtol=args.gtol,
-                 ftol=args.ftol, line_search=args.line_search, callback=progress, data=data)
-    if interactive:
+                          ftol=args.ftol, line_search=args.line_search, callback=progress, data=data)
+    header()  # a run that stopped before its first iteration
+    if interactive and state["last"]:
         print()
     print(f"{'converged' if r.converged else 'not converged'}: {r.message}")
     print(f"iterations {r.nit}, evaluations {r.nfev}")
@@ -150,7 +156,7 @@ def cmd_minimize(args) -> int:
         print(f"{name} = {_fmt(v)}")
     for name, v in r.grad.items():
         print(f"d/d{name} = {_fmt(v)}")
-    if plot_path and len(r.history) > 1:
+    if plot_path:
         plot(r.history, norms[:len(r.history) - 1], plot_path)
         print(f"wrote {plot_path}")
     if r.message == optimize.INTERRUPTED:
@@ -171,9 +177,11 @@ def _pyplot():
 
 def plot_target(path: str) -> str:
     """The file `--plot PATH` will write, checked before the run: matplotlib
-    imports, it can write that format, and the directory takes new files. A
-    path without an extension gets `.png`."""
+    imports, it can write that format, and the file can be created (by creating
+    it). A path without an extension gets `.png`."""
     plt = _pyplot()
+    if not path.strip():
+        raise QstsError("--plot needs a file name, e.g. --plot run.png")
     if os.path.isdir(path):
         raise QstsError(f"--plot {path!r} is a directory; give a file name")
     ext = os.path.splitext(path)[1]
@@ -187,8 +195,14 @@ def plot_target(path: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise QstsError(f"--plot: the directory {folder!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise QstsError(f"--plot: cannot write {path!r} (permission denied)")
+    existed = os.path.exists(path)
+    try:  # the one sure test of writing (permissions, a read-only disk, ACLs, root): do it
+        with open(path, "ab"):
+            pass
+    except OSError as err:
+        raise QstsError(f"--plot: cannot write {path!r}: {err.strerror}") from None
+    if not existed:
+        os.remove(path)  # no empty file left behind if the run then fails
     return path
 
 

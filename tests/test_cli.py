@@ -223,9 +223,10 @@ def test_ctrl_c_stops_minimize_with_the_point_reached_and_exit_130():
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        assert child.stdout.readline().startswith("minimizing over x, y")  # printed just before the run
-        start = _cpu_seconds(child.pid)
+        assert child.stdout.readline().startswith("minimizing over x, y")  # printed after the first iteration
+        start, deadline = _cpu_seconds(child.pid), time.monotonic() + 600
         while _cpu_seconds(child.pid) < start + 0.5:  # 0.5 s of its CPU: deep in the loop, however loaded we are
+            assert child.poll() is None and time.monotonic() < deadline, "the run ended or never got the CPU"
             time.sleep(0.02)
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=60)

@@ -21,3 +21,22 @@ def test_readme_examples():
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_shipped_csv_fits_as_the_readme_says(capsys):
+    """`examples/line.csv` is the README's 200 points, and the README's `--data`
+    command on it lands on numpy.polyfit's line (the transcript's numbers)."""
+    import numpy as np
+
+    from qsts.cli import main
+
+    rng = np.random.default_rng(7)
+    t = rng.uniform(0, 10, 200)
+    y = 1.7 * t - 3.2 + rng.normal(0, 0.5, 200)
+    assert np.array_equal(np.loadtxt(ROOT / "examples" / "line.csv", delimiter=",", skiprows=1), np.c_[t, y])
+    command = re.search(r"\$ qsts (minimize .*--data examples/line\.csv.*)", (ROOT / "README.md").read_text())
+    argv = [a.strip('"') for a in re.findall(r'"[^"]*"|\S+', command.group(1))]
+    assert main([a.replace("examples/line.csv", str(ROOT / "examples" / "line.csv")) for a in argv]) == 0
+    fitted = dict(line.split(" = ") for line in capsys.readouterr().out.splitlines() if line[:2] in ("a ", "b "))
+    slope, intercept = np.polyfit(t, y, 1)
+    assert abs(float(fitted["a"]) - slope) < 1e-8 and abs(float(fitted["b"]) - intercept) < 1e-8

@@ -1,5 +1,6 @@
 """The optimizer driver: SPEC section 7."""
 import math
+import os
 import subprocess
 import sys
 
@@ -249,6 +250,9 @@ PLOT_RUN = ["minimize", "(x-1)^2 - 5", "x=3"]
     ("{tmp}/missing/run.png", "does not exist"),
     ("{tmp}/run.xyz", "cannot write .xyz files"),
     ("{tmp}", "is a directory"),
+    ("", "needs a file name"),
+    pytest.param("/proc/qsts-plot.png", "cannot write", marks=pytest.mark.skipif(
+        not os.path.isdir("/proc/self"), reason="a folder even root cannot write to: Linux's /proc")),
 ])
 def test_a_bad_plot_target_is_refused_before_the_run(capsys, tmp_path, target, words):
     pytest.importorskip("matplotlib")
@@ -277,6 +281,19 @@ def test_plot_says_the_file_it_wrote(capsys, tmp_path):
     assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "run").exists()
     assert main([*PLOT_RUN, "--plot", str(tmp_path / "run.svg")]) == 0
     assert (tmp_path / "run.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_plot_after_no_iteration_and_no_file_from_a_refused_run(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from qsts.cli import main
+
+    assert main(["minimize", "(x-1)^2", "x=1", "--plot", str(tmp_path / "zero.png")]) == 0  # converged at the start
+    assert (tmp_path / "zero.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert main(["minimize", "x + y", "x=1", "--plot", str(tmp_path / "never.png")]) == 2  # y has no start
+    out, err = capsys.readouterr()
+    assert "no starting value or data for 'y'" in err and "minimizing" not in out  # the error prints alone
+    assert not (tmp_path / "never.png").exists()  # the check's trial file is gone
 
 
 def test_a_negative_objective_is_plotted_above_its_minimum():

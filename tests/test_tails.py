@@ -30,7 +30,9 @@ CASES = [
     ("exp(x)", M.exp, [-700.0, 700.0, -1e-3]),
     ("log(x)", lambda x: 1 / x, [1e-300, 1e300, 1.0 + 2.0 ** -40]),
     ("x^3", lambda x: 3 * x ** 2, [1e-100, -1e100, 1e-3]),
-    ("atan(x)", lambda x: 1 / (1 + x ** 2), [1e10, 1e150, -1e100]),
+    # 1/(1 + x^2) holds while the truth is a normal float, |x| < 6.7e153; beyond, x^2
+    # overflows and the derivative is 0 where the truth is subnormal (README, tails)
+    ("atan(x)", lambda x: 1 / (1 + x ** 2), [1e10, 1e150, -1e100, 6.7e153, -6.7e153]),
     ("asin(x)", lambda x: 1 / M.sqrt(1 - x ** 2), [1 - 2.0 ** -30, -(1 - 2.0 ** -40), 1 - 2.0 ** -52]),
     ("acos(x)", lambda x: -1 / M.sqrt(1 - x ** 2), [1 - 2.0 ** -30, -(1 - 2.0 ** -40), 1 - 2.0 ** -52]),
     ("2^x", lambda x: M.mpf(2) ** x * M.log(2), [-1000.0, 1000.0]),
