@@ -185,6 +185,8 @@ def plot_target(path: str) -> str:
     if os.path.isdir(path):
         raise QstsError(f"--plot {path!r} is a directory; give a file name")
     ext = os.path.splitext(path)[1]
+    if not ext and os.path.exists(path) and not os.path.isfile(path):
+        raise QstsError(f"--plot {path!r} is not a regular file; give a file name such as run.png")
     if not ext:
         path, ext = path + ".png", ".png"
     formats = plt.figure().canvas.get_supported_filetypes()
@@ -195,14 +197,15 @@ def plot_target(path: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise QstsError(f"--plot: the directory {folder!r} does not exist")
-    existed = os.path.exists(path)
+    target = os.path.realpath(path)  # a symlink is written through, as savefig will
+    existed = os.path.exists(target)
     try:  # the one sure test of writing (permissions, a read-only disk, ACLs, root): do it
-        with open(path, "ab"):
+        with open(target, "ab"):
             pass
     except OSError as err:
         raise QstsError(f"--plot: cannot write {path!r}: {err.strerror}") from None
     if not existed:
-        os.remove(path)  # no empty file left behind if the run then fails
+        os.remove(target)  # no empty file left behind if the run then fails
     return path
 
 
@@ -212,23 +215,31 @@ def plotted_values(values: Sequence[float]) -> tuple[list[float], str]:
     low = min(values)
     if low > 0:
         return list(values), "f"
-    return [v - low for v in values], f"f - min(f)   (min(f) = {low:.6g})"
+    with np.errstate(over="ignore"):  # a span beyond the largest float is not drawn (nan), not an error
+        shown = [d if math.isfinite(d) else math.nan for d in (float(np.float64(v) - low) for v in values)]
+    return shown, f"f - min(f)   (min(f) = {low:.6g})"
+
+
+def _log10(values: Sequence[float]) -> list[float]:
+    """Base-10 logarithms to draw on a linear axis (matplotlib's log axis fails
+    on values near the largest float); 0 and below are not drawn (nan)."""
+    return [math.log10(v) if v > 0 else math.nan for v in values]
 
 
 def plot(values: list[float], norms: list[float], path: str) -> None:
-    """Value and gradient norm against iteration (needs matplotlib)."""
+    """Value and gradient norm against iteration, as powers of 10 (needs matplotlib)."""
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
     shown, label = plotted_values(values)
-    top.semilogy(range(len(shown)), [v if v > 0 else math.nan for v in shown])  # 0 has no place on a log scale
-    top.set_ylabel(label)
-    bottom.semilogy(range(1, len(norms) + 1), [n if n > 0 else math.nan for n in norms])
-    bottom.set_ylabel("max |partial|")
+    top.plot(range(len(shown)), _log10(shown))
+    top.set_ylabel(f"log10 of {label}")
+    bottom.plot(range(1, len(norms) + 1), _log10(norms))
+    bottom.set_ylabel("log10 max |partial|")
     bottom.set_xlabel("iteration")
-    fig.tight_layout()
     try:
+        fig.tight_layout()
         fig.savefig(path)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, OverflowError) as err:
         raise QstsError(f"cannot write the plot to {path!r}: {err}") from None
     finally:
         plt.close(fig)
@@ -281,7 +292,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"(default: {optimize.DEFAULT_MAX_ITER})")
     m.add_argument("--gtol", type=float, default=optimize.DEFAULT_GTOL,
                    help=f"stop when every partial is at most this (default: {optimize.DEFAULT_GTOL:g})")
-    m.add_argument("--ftol", type=float, default=0.0, help="stop when the relative progress is at most this")
+    m.add_argument("--ftol", type=float, default=0.0, help="stop when the relative progress is at most this (default: 0, off)")
     m.add_argument("--line-search", action=argparse.BooleanOptionalAction, default=optimize.DEFAULT_LINE_SEARCH,
                    help="backtracking (Armijo) line search that also grows the step (default: on); "
                         "--no-line-search takes fixed steps of --lr")

@@ -162,7 +162,9 @@ METHODS: dict[str, Callable] = {"gd": _gd, "momentum": _momentum, "nesterov": _n
 def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     """Scale `step` until f(x + step) <= f(x) + c * g.step, or None if no scale
     helps. A step that goes uphill is swapped for steepest descent of its length,
-    one that overflowed for steepest descent as long as floats go.
+    one that overflowed for steepest descent as long as floats go; and when the
+    method's direction finds no decrease (a momentum that lags, a descent lost to
+    rounding at x's resolution), steepest descent is tried before giving up.
     Each search starts from twice the last accepted scale, so steps grow as well
     as shrink: `lr` sets only the first trial.
 
@@ -173,25 +175,38 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     by the slope at its end, which the gradient gives accurately:
     g(x + step).step <= (1 - 2 delta) |g.step|.
     """
+    steepest = -g * (np.linalg.norm(step) / np.linalg.norm(g))
     if not float(g @ step) < 0:
-        step = -g * (np.linalg.norm(step) / np.linalg.norm(g))
-    if not np.all(np.isfinite(step)):  # the step overflowed: steepest descent, as long as floats go
-        step = -g * (2.0 ** 1023 / np.max(np.abs(g)))
+        step = steepest
+    found = _search(problem, x, fx, g, step, state)
+    if found is None and step is not steepest and np.all(np.isfinite(step)):
+        found = _search(problem, x, fx, g, steepest, state)
+    return found
+
+
+def _search(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
+    """The backtracking of `_armijo` along one direction."""
+    scale = min(state.get("scale", 1.0), MAX_SCALE)
+    if not np.all(np.isfinite(step)):  # the step overflowed: steepest descent, from the largest float down
+        step, scale = -(g / np.max(np.abs(g))) * 2.0 ** 1023, 1.0
     slope = float(g @ step)
-    for _ in range(8):  # g.step overflowed: the same direction, shorter (exactly); 8 * 256 spans every float
+    for _ in range(8):  # g.step overflowed: the same trials, as a shorter step (exactly) at a larger scale
         if slope != -math.inf or not np.all(np.isfinite(step)):
             break
-        step = step * 2.0 ** -256
+        step, scale = step * 2.0 ** -256, min(scale * 2.0 ** 256, MAX_SCALE)
         slope = float(g @ step)
     if not slope < 0:
         return None  # no descent direction (the gradient is 0, or nan)
-    scale = state.get("scale", 1.0)
     noise = 8 * np.finfo(float).eps * abs(fx)  # what rounding can hide in f
+    rejected = False
     for _ in range(MAX_TRIALS):
         trial = step * scale
         x_new = x + trial
         if np.array_equal(x_new, x):
-            return None  # the step is below x's resolution
+            if rejected:
+                return None  # shrunk below x's resolution: no decrease to find
+            scale = min(scale / SHRINK, MAX_SCALE)  # started below it (a scale learned on another step): grow
+            continue
         f_new = problem.value(x_new)
         accept = f_new <= fx + ARMIJO_C * scale * slope
         if not accept and f_new <= fx + noise and abs(ARMIJO_C * scale * slope) <= noise:
@@ -202,6 +217,7 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
             if "velocity" in state:
                 state["velocity"] = trial  # momentum remembers the step taken, not the one proposed
             return trial
+        rejected = True
         scale *= SHRINK
     return None
 

@@ -48,6 +48,7 @@ class Session:
     def __init__(self, out: TextIO = sys.stdout, err: TextIO | None = None):
         self.values: dict[str, float | np.ndarray] = {}
         self.named: dict[str, Expression] = {}
+        self.widths: dict[str, int] = {}  # each named expression's echo length, ECHO_WIDTH + 1 for "long"
         self.out, self.err = out, err or out
         self.done = False
         self.failed = 0  # lines that ended in an error or were interrupted
@@ -59,7 +60,7 @@ class Session:
             "hessian": (self.cmd_hessian, ":hessian EXPR    second partials at the current bindings"),
             "minimize": (self.cmd_minimize, ":minimize EXPR [over V ...]  gradient descent from the bindings"),
             "vars": (self.cmd_vars, ":vars            bindings and named expressions"),
-            "del": (self.cmd_del, ":del NAME         forget a binding"),
+            "del": (self.cmd_del, ":del NAME        forget a binding"),
             "help": (self.cmd_help, ":help            this list"),
             "quit": (self.cmd_quit, ":quit            leave (also Ctrl-D)"),
         }
@@ -120,26 +121,31 @@ class Session:
             self.say(f"{name} = {self.show(self.values[name])}")
             return
         if e.variables:
+            shown, self.widths[name] = self.echo(e, text)
             self.named[name] = e  # a graph, reused as a node by later lines
             self.values.pop(name, None)
-            self.say(f"{name} := {self.echo(e, text)}")
+            self.say(f"{name} := {shown}")
         else:
             self.values[name] = api.evaluate(e)
             self.named.pop(name, None)
             self.say(f"{name} = {self.show(self.values[name])}")
 
-    @staticmethod
-    def echo(e: Expression, typed: str) -> str:
-        """What `name := ...` shows: the expression written out, unless that is
-        long (pasting a shared form line by line must not print each line's whole
-        tree). The cost is bounded by the width, not by the graph."""
-        text = infix(e.root, limit=ECHO_WIDTH + 1)
-        return text if len(text) <= ECHO_WIDTH else typed
+    def echo(self, e: Expression, typed: str) -> tuple[str, int]:
+        """What `name := ...` shows, and its written-out width: the expression
+        written out, unless that is long (pasting a shared form line by line must
+        not print each line's whole tree). A line that uses a long named
+        expression is long: then even the walk to the first character (as deep as
+        the graph) is not made, so the cost is bounded by the line and the width."""
+        long = ECHO_WIDTH + 1
+        if any(v in self.named and self.widths[v] == long for v in api.parse(typed).variables):
+            return typed, long
+        text = infix(e.root, limit=long)
+        return (text, len(text)) if len(text) < long else (typed, long)
 
     def expression(self, text: str) -> Expression:
         """`text` with named expressions put in as their graphs."""
         e = api.parse(text)
-        used = {k: v for k, v in self.named.items() if k in e.variables}
+        used = {v: self.named[v] for v in e.variables if v in self.named}
         if not used:
             return e
         root = substitute(e.root, {k: v.root for k, v in used.items()})
@@ -282,19 +288,28 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO 
     while not session.done:
         try:
             line = input("qsts> ") if interactive else stdin.readline()
+            if not interactive and line == "":
+                break
+            session.run(line)
         except EOFError:
             break
-        except KeyboardInterrupt:  # Ctrl-C cancels the line, not the session
-            print("^C", file=stdout)
-            continue
-        if not interactive and line == "":
-            break
-        session.run(line)
+        except KeyboardInterrupt:  # Ctrl-C cancels the line, not the session (also a second one, mid-report)
+            _print_through_ctrl_c("^C", stdout)
     if interactive:
         print(file=stdout)
         _save_history(readline)
         return 0
     return 1 if session.failed else 0
+
+
+def _print_through_ctrl_c(text: str, out: TextIO) -> None:
+    """Print `text` even if Ctrl-C is pressed again meanwhile (each press raises anew)."""
+    while True:
+        try:
+            print(text, file=out)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def _own_ctrl_c() -> None:

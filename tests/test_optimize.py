@@ -296,6 +296,24 @@ def test_plot_after_no_iteration_and_no_file_from_a_refused_run(capsys, tmp_path
     assert not (tmp_path / "never.png").exists()  # the check's trial file is gone
 
 
+def test_plot_spans_beyond_the_largest_float_odd_targets_and_symlinks(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from qsts.cli import main
+
+    # f - min(f) overflows, and values near 1.7e308 broke matplotlib's log axis (review of issue 11)
+    assert main(["minimize", "1.7e308*sin(x)", "x=1.5", "--plot", str(tmp_path / "big.png")]) == 1  # gtol: never
+    assert (tmp_path / "big.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.path.exists("/dev/null"):  # a device without an extension: not turned into /dev/null.png
+        assert main(["minimize", "x^2", "x=1", "--plot", "/dev/null"]) == 2
+        assert "not a regular file" in capsys.readouterr().err and not os.path.exists("/dev/null.png")
+    link, target = tmp_path / "link.png", tmp_path / "target.png"
+    link.symlink_to(target)  # dangling: a refused run leaves both as they were
+    assert main(["minimize", "x + y", "x=1", "--plot", str(link)]) == 2
+    assert link.is_symlink() and not target.exists()
+    assert main(["minimize", "x^2", "x=1", "--plot", str(link)]) == 0  # written through the link
+    assert link.is_symlink() and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_negative_objective_is_plotted_above_its_minimum():
     from qsts.cli import plotted_values
 

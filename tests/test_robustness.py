@@ -66,6 +66,18 @@ def test_a_line_search_from_a_step_that_overflows_still_finds_the_minimum(strict
     assert r.success and r.x == {"x": 1.0} and r.nfev < 2200, r
 
 
+@pytest.mark.parametrize("method", ["gd", "momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("lr", [1e100, 1e200, 1e300, 1.7e308])
+def test_an_absurd_first_step_still_converges_with_the_line_search(strict, method, lr):
+    # the search learns its scale on steps of ~lr, falls back to steepest descent where the
+    # method's direction (a lagging momentum, a step that rounds to x) finds no decrease, and
+    # grows a remembered scale that starts below x's resolution (review of issue 11: these stopped
+    # with "the line search found no decrease" far from the minimum)
+    r = qsts.minimize("(x-1)^2 + (y+2)^2 + x*y", x0={"x": -1.2, "y": 1.0}, method=method, lr=lr)
+    assert r.success, r
+    assert abs(r.x["x"] - 8 / 3) < 1e-5 and abs(r.x["y"] + 10 / 3) < 1e-5  # grad 0: 2(x-1) + y = 0, 2(y+2) + x = 0
+
+
 def test_the_callback_runs_under_the_callers_error_state():
     seen = []
     with np.errstate(over="raise"):
