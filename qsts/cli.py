@@ -185,7 +185,7 @@ def plot_target(path: str) -> str:
     if os.path.isdir(path):
         raise QstsError(f"--plot {path!r} is a directory; give a file name")
     ext = os.path.splitext(path)[1]
-    if not ext and os.path.exists(path) and not os.path.isfile(path):
+    if os.path.exists(path) and not os.path.isfile(path):  # a device or a pipe (opening one may block)
         raise QstsError(f"--plot {path!r} is not a regular file; give a file name such as run.png")
     if not ext:
         path, ext = path + ".png", ".png"
@@ -198,6 +198,8 @@ def plot_target(path: str) -> str:
     if not os.path.isdir(folder):
         raise QstsError(f"--plot: the directory {folder!r} does not exist")
     target = os.path.realpath(path)  # a symlink is written through, as savefig will
+    if os.path.exists(target) and not os.path.isfile(target):
+        raise QstsError(f"--plot {path!r} is not a regular file; give a file name such as run.png")
     existed = os.path.exists(target)
     try:  # the one sure test of writing (permissions, a read-only disk, ACLs, root): do it
         with open(target, "ab"):

@@ -175,8 +175,8 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     by the slope at its end, which the gradient gives accurately:
     g(x + step).step <= (1 - 2 delta) |g.step|.
     """
-    steepest = -g * (np.linalg.norm(step) / np.linalg.norm(g))
-    if not float(g @ step) < 0:
+    steepest = -g * (_norm(step) / _norm(g))
+    if not _slope(g, step)[0] < 0:
         step = steepest
     found = _search(problem, x, fx, g, step, state)
     if found is None and step is not steepest and np.all(np.isfinite(step)):
@@ -184,17 +184,40 @@ def _armijo(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
     return found
 
 
-def _search(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
-    """The backtracking of `_armijo` along one direction."""
-    scale = min(state.get("scale", 1.0), MAX_SCALE)
-    if not np.all(np.isfinite(step)):  # the step overflowed: steepest descent, from the largest float down
-        step, scale = -(g / np.max(np.abs(g))) * 2.0 ** 1023, 1.0
+def _norm(v: np.ndarray) -> float:
+    """The 2-norm, also where squaring the entries overflows (|v| past 1e154)."""
+    n = float(np.linalg.norm(v))
+    if n == math.inf and np.all(np.isfinite(v)):
+        big = float(np.max(np.abs(v)))
+        n = big * float(np.linalg.norm(v / big))
+    return n
+
+
+def _slope(g: np.ndarray, step: np.ndarray) -> tuple[float, float, float]:
+    """g.step as (s, a, b) with g.step = a * b * s: (g.step, 1, 1) where it is a
+    float, else the slope of the two scaled to a largest entry of 1, and their sizes."""
     slope = float(g @ step)
-    for _ in range(8):  # g.step overflowed: the same trials, as a shorter step (exactly) at a larger scale
-        if slope != -math.inf or not np.all(np.isfinite(step)):
-            break
-        step, scale = step * 2.0 ** -256, min(scale * 2.0 ** 256, MAX_SCALE)
-        slope = float(g @ step)
+    if math.isfinite(slope) or not (np.all(np.isfinite(g)) and np.all(np.isfinite(step))):
+        return slope, 1.0, 1.0
+    a, b = float(np.max(np.abs(step))), float(np.max(np.abs(g)))
+    return float((g / b) @ (step / a)), a, b
+
+
+def _search(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
+    """The backtracking of `_armijo` along one direction.
+
+    Two scales are remembered: `scale`, a multiple of the method's step, and
+    `reach`, the largest entry of a step taken, for the steepest descent that
+    replaces a step that overflowed (its size has nothing to do with lr).
+    """
+    if np.all(np.isfinite(step)):
+        scale, key = min(state.get("scale", 1.0), MAX_SCALE), "scale"
+    else:  # the step overflowed: steepest descent, from the last reach (at first, the largest float)
+        step = -g / np.max(np.abs(g))
+        scale, key = min(state.get("reach", MAX_SCALE), MAX_SCALE), "reach"
+    # Armijo's c * scale * g.step as c * (scale * a) * b * slope: where g.step overflows, the
+    # product still is a float for every trial step that is one (in the usual case a = b = 1)
+    slope, a, b = _slope(g, step)
     if not slope < 0:
         return None  # no descent direction (the gradient is 0, or nan)
     noise = 8 * np.finfo(float).eps * abs(fx)  # what rounding can hide in f
@@ -208,12 +231,14 @@ def _search(problem: _Problem, x, fx, g, step, state) -> np.ndarray | None:
             scale = min(scale / SHRINK, MAX_SCALE)  # started below it (a scale learned on another step): grow
             continue
         f_new = problem.value(x_new)
-        accept = f_new <= fx + ARMIJO_C * scale * slope
-        if not accept and f_new <= fx + noise and abs(ARMIJO_C * scale * slope) <= noise:
+        decrease = ARMIJO_C * (scale * a) * b * slope
+        accept = f_new <= fx + decrease
+        if not accept and f_new <= fx + noise and abs(decrease) <= noise:
             end_slope = float(problem.value_and_grad(x_new)[1] @ trial)
-            accept = end_slope <= (1 - 2 * APPROX_WOLFE_DELTA) * abs(scale * slope)
+            accept = end_slope <= (1 - 2 * APPROX_WOLFE_DELTA) * ((scale * a) * b * abs(slope))
         if accept:
-            state["scale"] = min(scale / SHRINK, MAX_SCALE)  # next time, start bolder
+            state[key] = min(scale / SHRINK, MAX_SCALE)  # next time, start bolder
+            state["reach"] = min(float(np.max(np.abs(trial))) / SHRINK, MAX_SCALE)
             if "velocity" in state:
                 state["velocity"] = trial  # momentum remembers the step taken, not the one proposed
             return trial

@@ -306,6 +306,10 @@ def test_plot_spans_beyond_the_largest_float_odd_targets_and_symlinks(capsys, tm
     if os.path.exists("/dev/null"):  # a device without an extension: not turned into /dev/null.png
         assert main(["minimize", "x^2", "x=1", "--plot", "/dev/null"]) == 2
         assert "not a regular file" in capsys.readouterr().err and not os.path.exists("/dev/null.png")
+    if hasattr(os, "mkfifo"):  # opening a pipe to test it would block until a reader comes
+        os.mkfifo(tmp_path / "pipe.png")
+        assert main(["minimize", "x^2", "x=1", "--plot", str(tmp_path / "pipe.png")]) == 2
+        assert "not a regular file" in capsys.readouterr().err
     link, target = tmp_path / "link.png", tmp_path / "target.png"
     link.symlink_to(target)  # dangling: a refused run leaves both as they were
     assert main(["minimize", "x + y", "x=1", "--plot", str(link)]) == 2

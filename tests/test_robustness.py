@@ -74,8 +74,21 @@ def test_an_absurd_first_step_still_converges_with_the_line_search(strict, metho
     # grows a remembered scale that starts below x's resolution (review of issue 11: these stopped
     # with "the line search found no decrease" far from the minimum)
     r = qsts.minimize("(x-1)^2 + (y+2)^2 + x*y", x0={"x": -1.2, "y": 1.0}, method=method, lr=lr)
-    assert r.success, r
+    assert r.success and r.nfev < 10 * r.nit + 2200, r  # one search from the largest float, then a few a step
     assert abs(r.x["x"] - 8 / 3) < 1e-5 and abs(r.x["y"] + 10 / 3) < 1e-5  # grad 0: 2(x-1) + y = 0, 2(y+2) + x = 0
+
+
+@pytest.mark.parametrize("text, kwargs", [
+    # each step of gd overflows: steepest descent from the last reach, not from the largest float
+    ("1e10*((1-x)^2 + 100*(y-x^2)^2)", dict(method="gd", lr=1e300, max_iter=300)),
+    # g.step overflows at every step: the remembered scale must not grow by the rescaling
+    ("1e200*(x-1)^2 + 1e200*(y+1)^2", dict(method="nesterov", lr=7.16e38, max_iter=300)),
+    # |g| past 1e154: the 2-norm of steepest descent squares it (review of issue 11)
+    ("1e160*(x-1)^2 + 1e160*(y+1)^2", dict()),
+])
+def test_huge_gradients_and_steps_cost_a_few_evaluations_a_step(strict, text, kwargs):
+    r = qsts.minimize(text, x0={"x": -1.2, "y": 1.0}, **kwargs)
+    assert "no decrease" not in r.message and r.nfev < 10 * r.nit + 2200, r
 
 
 def test_the_callback_runs_under_the_callers_error_state():
