@@ -14,7 +14,7 @@ import sys
 import time
 
 import qsts
-from qsts.diff import gradient
+from qsts.diff import partials
 from qsts.postfix import build
 
 FUNCS = ["sin", "cos", "exp", "log", "sqrt", "tanh", "sigmoid", "abs"]
@@ -57,7 +57,7 @@ def main() -> None:
         nodes = qsts.Expression(root, names).node_count
         print(f"{len(text) / 1e6:>7.2f}MB {t_parse:>8.2f} {t_build:>8.2f} {total:>8.2f} "
               f"{len(text) / 1e6 / total:>6.2f} {len(postfix):>8} {nodes:>8}")
-    grads, t_grad = timed(gradient, root, names)
+    grads, t_grad = timed(partials, root, names)
     print(f"gradient graph of the 1 MB expression ({len(names)} variables): {t_grad:.2f} s")
     print(f"python {sys.version.split()[0]}, lark {__import__('lark').__version__}")
 

@@ -151,18 +151,16 @@ def qsts_bound(loss: str) -> float:
     """What qsts's design allows a step beyond the data: one block's temporaries
     per thread, plus the chunk sums of its reductions (8 bytes per 256 rows each)."""
     import qsts
-    from qsts.backends import ArrayProgram, block_size, threads
+    from qsts.backends.array import ArrayBackend, block_size, threads
+    from qsts.function import plan
     from qsts.kernels import CHUNK
+    from qsts.schedule import OVER_POINTS
 
     f = qsts.compile(LOSSES[loss], wrt=["a", "b"])
-    e = f.expression
-    found = e.partials(frozenset({"t", "y"}), f.wrt)
-    from qsts.program import compile_program
-
-    program = compile_program([e.root, *(n for n, _ in found)], f.variables)
-    plan = ArrayProgram(program, [v in ("t", "y") for v in f.variables])
-    sums = sum(1 for k in plan.kinds if k == 4) + 2  # reductions over the points, and the two summed partials
-    return (threads() * len(program.temporaries) * block_size(program) * 8 + sums * 8 * ARGS.rows / CHUNK) / 2**20
+    p = plan(f.expression, tuple(v in ("t", "y") for v in f.variables), f.wrt)
+    backend = ArrayBackend(p.program, p.schedule)
+    sums = p.schedule.kinds.count(OVER_POINTS) + 2  # reductions over the points, and the two summed partials
+    return (threads() * backend.buffers * block_size(backend.buffers) * 8 + sums * 8 * ARGS.rows / CHUNK) / 2**20
 
 
 def child(peer: str, loss: str, rows: int, what: str) -> dict | None:

@@ -284,7 +284,7 @@ def compile_times(text):
     rows = {}
 
     def qsts_compile():
-        qsts.api._parse.cache_clear()
+        qsts.expression.parse_text.cache_clear()
         gc.collect()
         t0 = time.perf_counter()
         qsts.compile(text).value_and_grad(**point)

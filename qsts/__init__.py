@@ -8,9 +8,8 @@ from .api import check_grad, diff, evaluate, grad, hessian, jacobian, parse, to_
 from .errors import (ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
                      QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
 from .expression import Expression
-from .function import Function, compile
+from .function import Function, VectorFunction, compile
 from .optimize import OptimizeResult, ScipyObjective, minimize
-from .vector import VectorFunction
 
 __version__ = "0.1.0"
 

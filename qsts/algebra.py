@@ -53,3 +53,6 @@ def apply(name: str, *args: Node | Real) -> Node:
         if simpler is not None:
             return simpler
     return make(name, nodes, op.commutative)
+
+
+Node.build = staticmethod(apply)  # node arithmetic (`a + b`, `2*x`) builds through `apply`

@@ -12,14 +12,17 @@ import shutil
 import subprocess
 import sys
 import time
+from importlib import metadata
 from typing import Sequence
 
 import numpy as np
 
-from . import api, optimize
+from . import api, optimize, repl
+from .data import columns_for, read_csv
 from .errors import QstsError
 from .graph import topological
 from .printing import graph_dot, graph_text, number
+from .values import ieee_word
 
 
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -38,7 +41,7 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
             raise QstsError(f"expected name=value, got {pair.strip()!r}")
         if name in values:
             raise QstsError(f"{name} is given twice")
-        word = api.ieee_word(text)
+        word = ieee_word(text)
         if word is not None:
             values[name] = word
             continue
@@ -63,8 +66,6 @@ def _data(args, given: dict) -> dict:
     """Columns of `--data FILE.csv` for the expression's variables, by header name."""
     if not getattr(args, "data", None):
         return {}
-    from .data import columns_for, read_csv
-
     return columns_for(api.parse(args.expr).variables, read_csv(args.data), given, args.data)
 
 
@@ -308,9 +309,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
-
-    return f"qsts {__version__}"
+    return f"qsts {metadata.version('qsts')}"
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
@@ -331,9 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.values = list(args.values) + extra
     if args.command is None or getattr(args, "repl", False):
-        from .repl import main as repl
-
-        return repl()
+        return repl.main()
     try:
         status = args.func(args) or EXIT_OK
         sys.stdout.flush()

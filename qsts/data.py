@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .api import check_names
+from .values import check_names
 from .errors import QstsError
 
 

@@ -17,7 +17,8 @@ With scalar inputs only, every adjoint is a total and no `total` appears.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+import functools
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 from .algebra import apply
 from .errors import MissingRuleError
@@ -25,85 +26,85 @@ from .graph import VAR, Node, const, topological, var as var_node
 from .ops import OPS
 from .shapes import varying
 
-
-def gradient(root: Node, wrt: Sequence[str]) -> list[Node]:
-    """The nodes of d root / d v for each variable name v in `wrt` (scalar inputs)."""
-    return [node for node, _ in partials(root, wrt)]
+Adjoints = dict  # (node, per point?) -> the sum of the contributions of that kind
+SumPoints = Callable[[Node], Node]  # the sum over the points of a per-point adjoint
 
 
-def per_point(root: Node, var: str, variables: Sequence[str]) -> Node:
-    """d root / d var at each point when every variable is an array over the same
-    points, written in the language (so it prints and parses back): a per-point
-    adjoint p that must be summed is `sum(p)`, or `p*size(v)` when p is the same
-    at every point. At scalars (one point) it is the ordinary derivative."""
-    first = var_node(variables[0]) if variables else None
-
-    def sum_points(p: Node) -> Node:
-        if p in varying(topological([p]), variables):
-            return apply("sum", p)
-        return p * apply("size", first)
-
-    return partials(root, [var], variables, sum_points)[0][0]
+class Partial(NamedTuple):
+    node: Node
+    total: bool  # False: per point, still to be summed over the points where the variable is a scalar
 
 
-def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (),
-             sum_points: Callable[[Node], Node] | None = None) -> list[tuple[Node, bool]]:
-    """For each name in `wrt`, its partial and whether it is a total (True) or
-    per point (False, to be summed over the points where the variable is a scalar).
-    `sum_points(p)` builds the sum over the points of a per-point adjoint `p`
-    (default: the internal `total`)."""
+def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (), written: bool = False) -> tuple:
+    """The one entry for derivatives: a `Partial` of `root` for each name in `wrt`
+    when the variables in `arrays` hold arrays. A per-point adjoint that must be
+    summed becomes the internal `total(p)`; with `written`, it is written in the
+    language instead (`sum(p)`, or `p*size(v)` when p is the same at every point,
+    v the first of `arrays`), so the derivative prints and parses back."""
     order = topological([root])
-    targets = set(wrt)
-    # nodes whose value depends on a requested variable: the only ones that get adjoints
-    live = set()
-    for node in order:
-        if (node.op == VAR and node.value in targets) or any(a in live for a in node.args):
-            live.add(node)
+    arrays = tuple(arrays)
     vary = varying(order, arrays)
-    pointwise: dict[Node, Node] = {}  # per-point adjoints
-    total: dict[Node, Node] = {}
-    if root in live:
-        (pointwise if root in vary else total)[root] = const(1.0)
+    sum_points = _written(vary, arrays) if written else lambda p: apply("total", p)
+    live = _live(order, set(wrt))
+    seeds = {(root, root in vary): const(1.0)} if root in live else {}
+    settled = functools.partial(settle, vary=vary, sum_points=sum_points)
+    adjoints = backward(order, seeds, live, vary, settled)
+    by_name = {n.value: n for n in live if n.op == VAR}
+    out = []
+    for name in wrt:
+        g, per_point = settled(adjoints, by_name[name]) if name in by_name else (None, False)
+        out.append(Partial(const(0.0), True) if g is None else Partial(g, not per_point))
+    return tuple(out)
 
-    def add(adjoints: dict, node: Node, contribution: Node) -> None:
-        adjoints[node] = adjoints[node] + contribution if node in adjoints else contribution
 
-    def settle(node: Node) -> tuple[Node | None, bool]:
-        """The adjoint of `node` and whether it is a total; a per-point part that
-        meets a total, or feeds a reduction over the points, is summed into it."""
-        p, t = pointwise.get(node), total.get(node)
-        reduction = bool(node.args) and OPS[node.op].reduction is not None
-        if p is not None and (t is not None or (reduction and node.args[0] in vary)):
-            summed = apply("total", p) if sum_points is None else sum_points(p)
-            return (summed if t is None else t + summed), True
-        return (p, False) if p is not None else (t, True)
-
+def backward(order: Sequence[Node], seeds: Adjoints, live: set, vary: set, settled: Callable) -> Adjoints:
+    """The reverse sweep over `order` (topological) from `seeds`: each live node's
+    adjoint, `settled(adjoints, node)` (the reduce step below), goes to its live
+    arguments through the op table's rules; contributions of one kind are summed
+    with the graph's own `+`."""
+    adjoints = dict(seeds)
     for node in reversed(order):
         if not node.args or node not in live:
             continue
-        g, is_total = settle(node)
+        g, per_point = settled(adjoints, node)
         if g is None:
             continue
         row = OPS[node.op]
         for i, arg in enumerate(node.args):
             if arg not in live:
                 continue
-            rule = row.grads[i]
-            if rule is None:
+            if row.grads[i] is None:
                 raise MissingRuleError(f"no derivative rule for argument {i + 1} of {node.op}")
-            contribution = rule(g, node, *node.args)
-            if contribution is None:
-                continue
-            # a reduction's total reaches every point of an argument that varies
-            spread = row.reduction is not None and arg in vary
-            add(total if is_total and not spread else pointwise, arg, contribution)
-    by_name = {n.value: n for n in live if n.op == VAR}
-    out = []
-    for name in wrt:
-        node = by_name.get(name)
-        if node is None:
-            out.append((const(0.0), True))
-            continue
-        g, is_total = settle(node)
-        out.append((const(0.0), True) if g is None else (g, is_total))
-    return out
+            contribution = row.grads[i](g, node, *node.args)
+            if contribution is not None:
+                spread = row.reduction is not None and arg in vary  # a total reaches every point of arg
+                key = (arg, per_point or spread)
+                adjoints[key] = adjoints[key] + contribution if key in adjoints else contribution
+    return adjoints
+
+
+def settle(adjoints: Adjoints, node: Node, *, vary: set, sum_points: SumPoints) -> tuple[Node | None, bool]:
+    """The reduce step: the adjoint of `node` and whether it is per point. Its
+    per-point part is summed over the points where it meets a total part, or
+    where `node` reduces an argument that varies (one number needs one adjoint)."""
+    p, t = adjoints.get((node, True)), adjoints.get((node, False))
+    reduces = bool(node.args) and OPS[node.op].reduction is not None and node.args[0] in vary
+    if p is None or (t is None and not reduces):
+        return (t, False) if p is None else (p, True)
+    summed = sum_points(p)
+    return (summed if t is None else t + summed), False
+
+
+def _live(order: Sequence[Node], targets: set) -> set:
+    """The nodes whose value depends on a variable in `targets`: the only ones that get adjoints."""
+    live = set()
+    for node in order:
+        if (node.op == VAR and node.value in targets) or any(a in live for a in node.args):
+            live.add(node)
+    return live
+
+
+def _written(vary: set, arrays: Sequence[str]) -> SumPoints:
+    """`sum_points` in the language, when every variable is an array over the same points."""
+    first = var_node(arrays[0]) if arrays else None
+    return lambda p: apply("sum", p) if p in varying(topological([p]), arrays) else p * apply("size", first)

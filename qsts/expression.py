@@ -7,8 +7,14 @@ characters.
 """
 from __future__ import annotations
 
-from .graph import Node, topological, tree_size
-from . import printing
+import functools
+
+from . import grammar, printing
+from .diff import Partial, partials
+from .errors import QstsError
+from .graph import VAR, Node, topological, tree_size
+from .postfix import build
+from .shapes import has_reductions, regions
 
 
 class Expression:
@@ -32,6 +38,12 @@ class Expression:
     def __setattr__(self, name, value):
         raise AttributeError("Expression is immutable")
 
+    @classmethod
+    def within(cls, root: Node, order: tuple[str, ...]) -> "Expression":
+        """The expression of `root` over the names of `order` that occur under it, in that order."""
+        names = {n.value for n in topological([root]) if n.op == VAR}
+        return cls(root, tuple(v for v in order if v in names))
+
     @property
     def node_count(self) -> int:
         """Number of unique nodes in the DAG."""
@@ -46,9 +58,7 @@ class Expression:
         """The partial derivatives, one `Expression` per variable, in `variables` order.
         Built once per expression (graphs are immutable, so this cannot go stale)."""
         if self._gradient is None:
-            from .diff import gradient
-
-            grads = tuple(Expression(g, _present(self.variables, g)) for g in gradient(self.root, self.variables))
+            grads = tuple(Expression.within(p.node, self.variables) for p in self.partials())
             object.__setattr__(self, "_gradient", grads)
         return self._gradient
 
@@ -56,22 +66,18 @@ class Expression:
     def reduces(self) -> bool:
         """Whether the expression has a reduction (sum, mean, size)."""
         if self._reduces is None:
-            from .shapes import has_reductions
-
             object.__setattr__(self, "_reduces", has_reductions(topological([self.root])))
         return self._reduces
 
-    def partials(self, arrays: frozenset = frozenset(), wrt: tuple | None = None) -> tuple:
-        """(partial node, is a total) per variable of `wrt` (default: all) when the
-        variables in `arrays` hold arrays; see `qsts.diff`. Cached per signature."""
+    def partials(self, arrays: frozenset = frozenset(), wrt: tuple | None = None) -> tuple[Partial, ...]:
+        """`qsts.diff.partials` of the root for the variables of `wrt` (default: all)
+        when the variables in `arrays` hold arrays. Cached per signature."""
         wrt = self.variables if wrt is None else tuple(wrt)
         # without reductions the graph is the same for every signature; only the kinds differ
         key = (frozenset(arrays) if self.reduces else bool(arrays), wrt)
         found = self._cache.get(key)
         if found is None:
-            from .diff import partials
-
-            found = self._cache[key] = tuple(partials(self.root, wrt, arrays))
+            found = self._cache[key] = partials(self.root, wrt, arrays)
         return found
 
     def regions(self, arrays: frozenset) -> list:
@@ -79,8 +85,6 @@ class Expression:
         key = ("regions", frozenset(arrays))
         found = self._cache.get(key)
         if found is None:
-            from .shapes import regions
-
             found = self._cache[key] = regions(self.root, arrays)
         return found
 
@@ -111,7 +115,18 @@ class Expression:
         return hash((id(self.root), self.variables))
 
 
-def _present(order: tuple[str, ...], root: Node) -> tuple[str, ...]:
-    """The names of `order` that still occur under `root`, in that order."""
-    names = {n.value for n in topological([root]) if n.op == "var"}
-    return tuple(v for v in order if v in names)
+
+@functools.lru_cache(maxsize=512)  # Expressions are immutable, so sharing them is safe
+def parse_text(text: str) -> Expression:
+    """The Expression of infix `text`, built as written (cached by text)."""
+    root, names = build(grammar.to_postfix(text))
+    return Expression(root, names)
+
+
+def parse(expr: "str | Expression") -> Expression:
+    """`expr` itself if an Expression, else `parse_text(expr)`, or a clear error."""
+    if isinstance(expr, Expression):
+        return expr
+    if not isinstance(expr, str):
+        raise QstsError(f"an expression must be a string or Expression, not {type(expr).__name__}")
+    return parse_text(expr)

@@ -1,31 +1,73 @@
-"""`Function`: an expression compiled once and called many times.
+"""`Function` and `VectorFunction`: expressions compiled once and called many times.
 
 Value and gradient are compiled into one program, so they share every
-subexpression. Calls with numbers run straight-line Python; calls with arrays
-run the numpy backend in blocks over all cores. Nothing but the programs is
+subexpression. Calls with numbers run generated straight-line Python
+(`backends.scalar`); calls with arrays run an array backend (`backends.array`)
+over a plan made once per call signature. Nothing but programs and plans is
 kept between calls, so no result can go stale.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .backends import CHUNK, NATURAL, ArrayProgram, partial_mode, flatten, keyword_entry, scalar_function
-from .graph import topological
-from .diff import gradient
-from .evaluate import unbroadcast
-from .expression import Expression
+from . import values as V
+from .backends import ARRAY_BACKENDS, interpret
+from .backends.scalar import Pack, keyword_entry, scalar_function
+from .diff import partials
+from .errors import InputValueError, QstsError, UnknownVariableError
+from .expression import Expression, parse
+from .graph import VAR, topological
+from .options import Options
 from .program import Program, compile_program
+from .schedule import Schedule, schedule
 
 
-class _Compiled:
-    """One program, its scalar function, and its keyword fast path."""
+class Plan(NamedTuple):
+    """What an array call runs: the program, its schedule for the call's
+    signature, and how each output comes back (`values.POINTS`, ...)."""
+    program: Program
+    schedule: Schedule
+    modes: tuple[str, ...]
 
-    def __init__(self, roots, inputs, pack: str, slow):
+    def run(self, args: Sequence, points: tuple, backend=None, options: Options = Options()) -> list:
+        """The outputs for `args` (floats and arrays) over `points`; by default
+        the reference interpreter runs the program, else `backend` (built from it)."""
+        inputs, n = V.flatten(args, points), math.prod(points)
+        if backend is None:
+            return interpret.run(self.program, self.schedule, inputs, n, self.modes)
+        return backend.run(inputs, n, self.modes, options)
+
+
+def plan(e: Expression, signature: tuple[bool, ...], wrt: Sequence[str] | None) -> Plan:
+    """The plan of `e`'s value, and with `wrt` its partials for those variables,
+    when the inputs flagged in `signature` (in `e.variables` order) are arrays."""
+    arrays = frozenset(v for v, a in zip(e.variables, signature) if a)
+    roots, modes = [e.root], [V.NATURAL]
+    if wrt is not None:
+        found = e.partials(arrays, tuple(wrt))
+        roots += [p.node for p in found]
+        modes += [V.partial_mode(v in arrays, p.total) for v, p in zip(wrt, found)]
+    program = compile_program(roots, e.variables)
+    return Plan(program, schedule(program, signature), tuple(modes))
+
+
+class Compiled:
+    """One program, its scalar function and source, and its keyword fast path
+    `entry(**values)`, whose result `pack` lays out (`slow` takes every other call)."""
+
+    def __init__(self, roots, inputs: Sequence[str], pack: Pack | None = None, slow=None):
         self.program: Program = compile_program(roots, inputs)
         self.scalar, self.source = scalar_function(self.program)
-        self.entry = keyword_entry(self.program, self.scalar.safe, slow, pack)
+        self.entry = keyword_entry(self.program, self.scalar.safe, slow, pack) if pack else None
+
+
+def _by_name(index: Sequence[int], texts: Sequence[str]) -> str:
+    """The text of a dict of the generated code from variable `index[k]` (its
+    name is the cell `Ni`) to `texts[k]`."""
+    return "{" + ", ".join(f"N{i}: {t}" for i, t in zip(index, texts)) + "}"
 
 
 class Function:
@@ -43,46 +85,24 @@ class Function:
     (6.0, {'x': 5.0, 'y': 2.0})
     """
 
-    def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None,
-                 wrt=None):
-        from .errors import QstsError, UnknownVariableError
-
-        if block is not None and (type(block) is not int or block <= 0 or block % CHUNK):
-            raise QstsError(f"block must be a positive multiple of {CHUNK}, got {block!r}")
-        if threads is not None and (type(threads) is not int or threads <= 0):
-            raise QstsError(f"threads must be a positive whole number, got {threads!r}")
-        present = {n.value for n in topological([expression.root]) if n.op == "var"}
+    def __init__(self, expression: Expression, options: Options = Options(), wrt=None):
+        present = {n.value for n in topological([expression.root]) if n.op == VAR}
         if not present <= set(expression.variables):
             raise QstsError(f"the expression uses {sorted(present - set(expression.variables))} "
                             "beyond its variables")
-        self.expression = expression
+        self.expression, self.options = expression, options
         self.variables: tuple[str, ...] = expression.variables
-        if wrt is None:
-            self.wrt = self.variables
-        else:
-            try:
-                names = None if isinstance(wrt, str) else tuple(wrt)  # once: wrt may be an iterator
-            except TypeError:
-                names = None
-            if names is None or not all(isinstance(w, str) for w in names):
-                raise QstsError(f"wrt must be a list of variable names, got {wrt!r:.60}")
-            wrt = names
-            unknown = [w for w in wrt if w not in self.variables]
-            if unknown:
-                raise UnknownVariableError(f"wrt names {', '.join(map(repr, unknown))}, not in the expression "
-                                           f"(its variables: {', '.join(self.variables) or 'none'})")
-            self.wrt = tuple(v for v in self.variables if v in set(wrt))  # in `variables` order
-        self._block, self._threads = block, threads
+        self.wrt: tuple[str, ...] = self.variables if wrt is None else _wrt(wrt, self.variables)
         self._value = self._hess = None
-        self._arrays: dict = {}  # (which, signature) -> (ArrayProgram, output modes)
-        grads = [node for node, _ in expression.partials(frozenset(), self.wrt)]
-        index = {v: i for i, v in enumerate(self.variables)}
-        partials = "{{" + ", ".join(f"N{index[v]}: {{{k + 1}}}" for k, v in enumerate(self.wrt)) + "}}"
-        roots = [expression.root, *grads]
-        self._both = _Compiled(roots, self.variables, f"({{0}}, {partials})", self._slow_value_and_grad)
+        self._plans: dict = {}  # (with gradient, signature) -> (Plan, backend)
+        grads = [p.node for p in expression.partials(frozenset(), self.wrt)]
+        index = [self.variables.index(v) for v in self.wrt]
+        self._both = Compiled([expression.root, *grads], self.variables,
+                              lambda o: f"({o[0]}, {_by_name(index, o[1:])})", self._slow_value_and_grad)
         # The public methods are the generated entries themselves: one call, no wrapper.
         self.value_and_grad = self._both.entry
-        self.grad = keyword_entry(self._both.program, self._both.scalar.safe, self._slow_grad, partials)
+        self.grad = keyword_entry(self._both.program, self._both.scalar.safe, self._slow_grad,
+                                  lambda o: _by_name(index, o[1:]))
 
     @property
     def source(self) -> str:
@@ -98,9 +118,9 @@ class Function:
         """The value at `values` (numbers, or arrays evaluated pointwise)."""
         return self._value_compiled().entry(**values)
 
-    def _value_compiled(self) -> _Compiled:
+    def _value_compiled(self) -> Compiled:
         if self._value is None:
-            self._value = _Compiled([self.expression.root], self.variables, "{0}", self._slow_value)
+            self._value = Compiled([self.expression.root], self.variables, lambda o: o[0], self._slow_value)
         return self._value
 
     def hessian(self, /, **values) -> np.ndarray:
@@ -109,12 +129,10 @@ class Function:
         upper = [(i, j) for i in range(n) for j in range(i, n)]
         if self._hess is None:  # the upper triangle only: mirrored, so exactly symmetric
             grads = self.expression.gradient()
-            second = [gradient(grads[i].root, [self.variables[j]])[0] for i, j in upper]
-            self._hess = _Compiled(second, self.variables, "None", None)
+            second = [partials(grads[i].root, [self.variables[j]])[0].node for i, j in upper]
+            self._hess = Compiled(second, self.variables)
         args = self._args(values)
         if any(isinstance(a, np.ndarray) for a in args):
-            from .errors import InputValueError
-
             raise InputValueError("hessian takes scalar values")
         h = np.empty((n, n))
         for (i, j), v in zip(upper, self._hess.scalar(*args)):
@@ -123,61 +141,95 @@ class Function:
 
     # The checked paths: ints, arrays, missing or unknown names.
     def _slow_value(self, values: dict):
-        return self._run("value", values)[0]
+        return self._run(False, values)[0]
 
     def _slow_value_and_grad(self, values: dict):
-        value, *partials = self._run("both", values)
-        return value, dict(zip(self.wrt, partials))
+        value, *grads = self._run(True, values)
+        return value, dict(zip(self.wrt, grads))
 
     def _slow_grad(self, values: dict):
         return self._slow_value_and_grad(values)[1]
 
     # ------------------------------------------------------------ mechanism
     def _args(self, values: dict) -> list:
-        from .api import bind  # full checks and messages (api imports this module)
-
-        env = bind(self.expression, values)
+        env = V.bind(self.variables, values)
         return [env[n] for n in self.variables]
 
-    def _run(self, which: str, values: dict) -> list:
-        from .api import frame
-
+    def _run(self, grad: bool, values: dict) -> list:
         args = self._args(values)
-        if not any(isinstance(a, np.ndarray) for a in args):
-            compiled = self._both if which == "both" else self._value_compiled()
-            return list(compiled.scalar(*args))
+        signature = V.signature(args)
+        if not any(signature):
+            return list((self._both if grad else self._value_compiled()).scalar(*args))
         env = dict(zip(self.variables, args))
-        shape = frame(self.expression, env)
-        signature = tuple(isinstance(a, np.ndarray) for a in args)
-        plan = self._arrays.get((which, signature)) or self._plan(which, signature)
-        program, modes = plan
-        outs = program.run(flatten(args, shape), math.prod(shape), modes, self._block, self._threads)
-        result = [outs[0].reshape(shape) if isinstance(outs[0], np.ndarray) else outs[0]]
-        for name, out in zip(self.wrt, outs[1:]):
-            a = env[name]
-            if not isinstance(out, np.ndarray):
-                result.append(out)
-            elif np.shape(a) == shape:
-                result.append(out.reshape(shape))
-            else:  # an array broadcast against a larger one: sum down to its shape
-                with np.errstate(all="ignore"):
-                    result.append(unbroadcast(out.reshape(shape), shape, np.shape(a)))
-        return result
+        points = V.frame(self.expression, env)
+        key = (grad, signature)
+        if key not in self._plans:
+            p = plan(self.expression, signature, self.wrt if grad else None)
+            self._plans[key] = (p, ARRAY_BACKENDS["numpy"](p.program, p.schedule))
+        p, backend = self._plans[key]
+        outs = p.run(args, points, backend, self.options)
+        return [V.value(outs[0], points)] + [V.partial(o, points, np.shape(env[v])) for v, o in zip(self.wrt, outs[1:])]
 
-    def _plan(self, which: str, signature: tuple) -> tuple:
-        """The array program and output modes for inputs shaped as `signature` says."""
-        arrays = frozenset(v for v, a in zip(self.variables, signature) if a)
-        if which == "value":
-            program, modes = self._value_compiled().program, [NATURAL]
-        else:
-            found = self.expression.partials(arrays, self.wrt)
-            if self.expression.reduces:  # the gradient graph depends on which inputs are arrays
-                program = compile_program([self.expression.root, *(node for node, _ in found)], self.variables)
-            else:
-                program = self._both.program
-            modes = [NATURAL] + [partial_mode(v in arrays, is_total) for v, (_, is_total) in zip(self.wrt, found)]
-        plan = self._arrays[which, signature] = (ArrayProgram(program, signature), modes)
-        return plan
+
+def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
+    """`compile(..., wrt=...)` checked, in `variables` order."""
+    try:
+        names = None if isinstance(wrt, str) else tuple(wrt)  # once: wrt may be an iterator
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(w, str) for w in names):
+        raise QstsError(f"wrt must be a list of variable names, got {wrt!r:.60}")
+    unknown = [w for w in names if w not in variables]
+    if unknown:
+        raise UnknownVariableError(f"wrt names {', '.join(map(repr, unknown))}, not in the expression "
+                                   f"(its variables: {', '.join(variables) or 'none'})")
+    return tuple(v for v in variables if v in set(names))
+
+
+class VectorFunction:
+    """Several expressions over the union of their variables (in order of first
+    appearance), compiled into one program each for the outputs and for the
+    Jacobian, so subexpressions shared between outputs are computed once.
+    Build with `qsts.compile([...])`.
+
+    >>> import qsts
+    >>> f = qsts.compile(["x*y", "x+z"])
+    >>> f.variables, f(x=1, y=2, z=3).tolist()
+    (('x', 'y', 'z'), [2.0, 4.0])
+    >>> f.jacobian(x=1, y=2, z=3).shape
+    (2, 3)
+    """
+
+    def __init__(self, expressions: Sequence[Expression], options: Options = Options()):
+        self.expressions = tuple(expressions)
+        self.variables = tuple(dict.fromkeys(v for e in self.expressions for v in e.variables))
+        self.options = options
+        self._values = Compiled([e.root for e in self.expressions], self.variables)
+        jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
+        self._jacobian = Compiled(jacobian, self.variables)
+
+    def __call__(self, /, **values) -> np.ndarray:
+        """The outputs: shape (outputs,), or (outputs, *shape) with arrays."""
+        return self._run(self._values, values, (len(self.expressions),))
+
+    def jacobian(self, /, **values) -> np.ndarray:
+        """Partials: shape (outputs, variables), or (outputs, variables, *shape) with arrays."""
+        return self._run(self._jacobian, values, (len(self.expressions), len(self.variables)))
+
+    def _run(self, compiled: Compiled, values: dict, lead: tuple) -> np.ndarray:
+        env = V.bind(self.variables, values)
+        args = [env[v] for v in self.variables]
+        signature = V.signature(args)
+        if not any(signature):
+            return V.stacked(compiled.scalar(*args), lead, ())
+        if any(e.reduces for e in self.expressions):
+            raise InputValueError("compile([...]) takes scalar values when an expression has sum, mean or "
+                                  "size; compile each expression on its own for arrays")
+        points = V.out_shape(env)
+        program = compiled.program
+        p = Plan(program, schedule(program, signature), (V.POINTS,) * len(program.outputs))
+        backend = ARRAY_BACKENDS["numpy"](program, p.schedule)
+        return V.stacked(p.run(args, points, backend, self.options), lead, points)
 
 
 def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None):
@@ -193,16 +245,11 @@ def compile(expr, /, *, block: int | None = None, threads: int | None = None, wr
     >>> qsts.compile("x^2*y").value_and_grad(x=3.0, y=2.0)
     (18.0, {'x': 12.0, 'y': 9.0})
     """
-    from .api import parse
-
+    options = Options(block, threads)
     if isinstance(expr, (list, tuple)):
-        from .errors import QstsError
-        from .vector import VectorFunction
-
         if not expr:
             raise QstsError("compile needs at least one expression")
         if wrt is not None:
             raise QstsError("wrt is for one expression; a list's Jacobian covers all variables")
-        Function(parse(expr[0]), block, threads)  # checks the options the same way
-        return VectorFunction([parse(e) for e in expr], block, threads)
-    return Function(parse(expr), block, threads, wrt)
+        return VectorFunction([parse(e) for e in expr], options)
+    return Function(parse(expr), options, wrt)

@@ -18,7 +18,7 @@ from pathlib import Path
 import lark
 from lark import Lark, Transformer, v_args
 
-from .errors import ArityError, QstsSyntaxError, UnknownFunctionError
+from .errors import ArityError, QstsError, QstsSyntaxError, UnknownFunctionError
 from .ops import CONSTANTS, FUNCTIONS, OPS, RESERVED
 
 Postfix = list  # list[float | str]
@@ -109,8 +109,6 @@ def to_postfix(text: str) -> Postfix:
     """Parse infix `text` to postfix, e.g. `x*(y+1)` -> `['x', 'y', 1.0, '+', '*']`."""
     global _parser
     if not isinstance(text, str):
-        from .errors import QstsError
-
         raise QstsError(f"an expression must be a string, not {type(text).__name__}")
     with _lock:
         if _parser is None:

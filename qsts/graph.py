@@ -15,7 +15,7 @@ import math
 import struct
 import threading
 import weakref
-from typing import Iterable
+from typing import Callable, Iterable
 
 CONST, VAR = "const", "var"
 
@@ -46,29 +46,27 @@ class Node:
     def __reduce__(self):
         raise TypeError("qsts nodes are interned and cannot be pickled; pickle the text")
 
-    def __repr__(self) -> str:
-        from .printing import REPR_WIDTH, preview  # printing needs the op table, which needs Node
+    # Operators and text come from the layers above, which know the op table (built on
+    # nodes, so graph cannot import it): qsts.algebra installs `build(name, *args)`, the
+    # simplifying constructor, and qsts.printing `show(node)`, a short infix.
+    build: Callable[..., "Node"]
+    show: Callable[["Node"], str] = staticmethod(lambda node: f"{node.op} node")
 
-        return f"<Node {preview(self, REPR_WIDTH)}>"  # cut: the infix can be exponentially long
+    def __repr__(self) -> str:
+        return f"<Node {Node.show(self)}>"
 
     # Arithmetic on nodes builds (simplified) nodes; derivative rules use it.
-    def __add__(self, o): return _algebra().apply("add", self, o)
-    def __radd__(self, o): return _algebra().apply("add", o, self)
-    def __sub__(self, o): return _algebra().apply("sub", self, o)
-    def __rsub__(self, o): return _algebra().apply("sub", o, self)
-    def __mul__(self, o): return _algebra().apply("mul", self, o)
-    def __rmul__(self, o): return _algebra().apply("mul", o, self)
-    def __truediv__(self, o): return _algebra().apply("div", self, o)
-    def __rtruediv__(self, o): return _algebra().apply("div", o, self)
-    def __pow__(self, o): return _algebra().apply("pow", self, o)
-    def __rpow__(self, o): return _algebra().apply("pow", o, self)
-    def __neg__(self): return _algebra().apply("neg", self)
-
-
-def _algebra():
-    from . import algebra  # algebra needs the op table, which needs Node: import late
-
-    return algebra
+    def __add__(self, o): return Node.build("add", self, o)
+    def __radd__(self, o): return Node.build("add", o, self)
+    def __sub__(self, o): return Node.build("sub", self, o)
+    def __rsub__(self, o): return Node.build("sub", o, self)
+    def __mul__(self, o): return Node.build("mul", self, o)
+    def __rmul__(self, o): return Node.build("mul", o, self)
+    def __truediv__(self, o): return Node.build("div", self, o)
+    def __rtruediv__(self, o): return Node.build("div", o, self)
+    def __pow__(self, o): return Node.build("pow", self, o)
+    def __rpow__(self, o): return Node.build("pow", o, self)
+    def __neg__(self): return Node.build("neg", self)
 
 
 def _intern(key: tuple, op: str, args: tuple, value, digest: bytes) -> Node:

@@ -78,12 +78,7 @@ class Op:
 def _call(name: str) -> Callable[..., Node]:
     """Constructor of `name(...)` nodes for rules (simplifying, as node arithmetic)."""
 
-    def build(*args):
-        from .algebra import apply
-
-        return apply(name, *args)
-
-    return build
+    return lambda *args: Node.build(name, *args)
 
 
 cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside, abs_, size = map(

@@ -14,9 +14,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .api import check_names, compiled, parse
+from .api import compiled, parse
 from .errors import InputValueError, QstsError
-from .evaluate import coerce
+from .values import check_names, coerce
 
 # The defaults converge on every function of the README's table (Rosenbrock,
 # Beale, Booth, Himmelblau, Matyas) and on badly scaled ones: Adam's per-variable

@@ -112,6 +112,7 @@ def _pieces(n: Node) -> list:
 LIMIT = 10**6  # characters: a longer infix prints as the shared form
 INLINE = 12    # characters: a shared subexpression this short is written out at each use
 REPR_WIDTH = 300  # characters of infix in a repr: a debugger or traceback prints it whole
+Node.show = staticmethod(lambda node: preview(node, REPR_WIDTH))  # what repr(node) shows
 
 
 def _width(n: Node, width: Mapping[Node, int], names: Mapping[Node, str], cap: int) -> int:

@@ -2,9 +2,10 @@
 
 A program is plain data you can print and test: instructions
 `(out_slot, op, in_slots)`, the constants' slots and the outputs' slots. Inputs
-take slots 0..n-1 in variable order and constants the next ones; every other
-slot is reused once the value in it is dead, so a program with thousands of
-nodes runs in a working set of a few dozen slots.
+take slots 0..n-1 in variable order, constants the next ones, and each
+instruction a slot of its own: every slot is assigned once. Reusing the storage
+of dead values is a backend's decision (`qsts.backends.array` allocates block
+buffers per pass), not a property of the program.
 """
 from __future__ import annotations
 
@@ -29,11 +30,6 @@ class Program:
     instructions: tuple[Instruction, ...]
     outputs: tuple[int, ...]                   # the slot of each output
     n_slots: int
-
-    @property
-    def temporaries(self) -> range:
-        """Slots written by instructions (the rest hold inputs and constants)."""
-        return range(len(self.inputs) + len(self.constants), self.n_slots)
 
     def __str__(self) -> str:
         lines = [f"in  s{i} = {name}" for i, name in enumerate(self.inputs)]
@@ -62,32 +58,15 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
         if node in folded:
             slot[node] = len(inputs) + len(constants)
             constants.append((slot[node], folded[node]))
-    n_fixed = len(inputs) + len(constants)
-
-    last_use = {}
-    for k, node in enumerate(order):
-        for a in node.args:
-            last_use[a] = k
-    keep = set(roots)  # outputs stay in their slots to the end
-    free: list[int] = []
-    n_slots = n_fixed
     instructions = []
-    for k, node in enumerate(order):
+    for node in order:
         if node in folded:
             continue
         if node.op == VAR:
             if node not in slot:
                 raise KeyError(node.value)  # a variable the caller did not list as input
             continue
-        if free:
-            out = free.pop()
-        else:
-            out, n_slots = n_slots, n_slots + 1
-        slot[node] = out
-        instructions.append(Instruction(out, node.op, tuple(slot[a] for a in node.args)))
-        # free dead arguments after the output is placed, so no instruction writes over its own input
-        for a in set(node.args):
-            if last_use[a] == k and a not in keep and slot[a] >= n_fixed:
-                free.append(slot[a])
+        slot[node] = len(inputs) + len(constants) + len(instructions)
+        instructions.append(Instruction(slot[node], node.op, tuple(slot[a] for a in node.args)))
     return Program(tuple(inputs), tuple(constants), tuple(instructions),
-                   tuple(slot[r] for r in roots), n_slots)
+                   tuple(slot[r] for r in roots), len(inputs) + len(constants) + len(instructions))

@@ -21,7 +21,9 @@ from .errors import QstsError
 from .expression import Expression
 from .graph import VAR, Node, make, topological
 from .ops import FUNCTIONS, OPS, RESERVED
+from .optimize import INTERRUPTED, minimize
 from .printing import LIMIT, graph_text, infix, number, preview
+from .values import ieee_word
 
 BANNER = "qsts: exact derivatives of math. `:help` lists the commands, Ctrl-D quits."
 ECHO_WIDTH = 1000  # characters of a named expression shown when it is bound
@@ -108,8 +110,8 @@ class Session:
             self.named.pop(name, None)
             self.say(f"{name} = {self.show(self.values[name])}")
             return
-        if api.ieee_word(text) is not None and text.strip().lower() not in {**self.values, **self.named}:
-            self.values[name] = api.ieee_word(text)  # x = inf, as the command line takes it
+        if ieee_word(text) is not None and text.strip().lower() not in {**self.values, **self.named}:
+            self.values[name] = ieee_word(text)  # x = inf, as the command line takes it
             self.named.pop(name, None)
             self.say(f"{name} = {self.show(self.values[name])}")
             return
@@ -207,8 +209,6 @@ class Session:
         self.say(self.show(api.hessian(e, **self.bindings(e))))
 
     def cmd_minimize(self, text: str) -> None:
-        from .optimize import INTERRUPTED, minimize
-
         expr, _, over = text.partition(" over ")
         e = self.expression(expr)
         free = over.split() or list(e.variables)

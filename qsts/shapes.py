@@ -15,35 +15,40 @@ more than once). Expressions without reductions are never refused.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import InputValueError
 from .graph import VAR, Node, topological
 from .ops import OPS
+from .printing import preview
 
 
 def has_reductions(nodes: Iterable[Node]) -> bool:
     return any(OPS[n.op].reduction is not None for n in nodes if n.args)
 
 
-def _reach(order: Sequence[Node], arrays: Sequence[str]) -> dict[Node, int]:
-    """For each node of `order` (topological), a bit mask of the array inputs in
-    `arrays` that reach it elementwise: a reduction stops them."""
-    bit = {name: 1 << i for i, name in enumerate(arrays)}
-    mask: dict[Node, int] = {}
-    for node in order:
-        if node.op == VAR:
-            mask[node] = bit.get(node.value, 0)
-        elif node.args and OPS[node.op].reduction is not None:
-            mask[node] = 0
-        else:
-            m = 0
-            for a in node.args:
-                m |= mask[a]
-            mask[node] = m
+def reach(steps: Iterable[tuple[Hashable, str, Sequence[Hashable]]], inputs: Mapping[Hashable, int]) -> dict:
+    """The one "does this vary over the points" analysis, for graphs and programs
+    alike. `steps` are (key, op, argument keys) in topological order, `inputs` the
+    bit mask of each array input; each key gets the mask of the array inputs that
+    reach it elementwise (0: the same at every point). A reduction stops them."""
+    mask = dict(inputs)
+    for key, op, args in steps:
+        m = 0
+        if OPS[op].reduction is None:
+            for a in args:
+                m |= mask.get(a, 0)
+        mask[key] = m
     return mask
+
+
+def _reach(order: Sequence[Node], arrays: Sequence[str]) -> dict[Node, int]:
+    """`reach` over the nodes of `order` (topological), by the variables in `arrays`."""
+    bit = {name: 1 << i for i, name in enumerate(arrays)}
+    inputs = {n: bit.get(n.value, 0) for n in order if n.op == VAR}
+    return reach(((n, n.op, n.args) for n in order if n.args), inputs)
 
 
 def varying(order: Sequence[Node], arrays: Iterable[str]) -> set[Node]:
@@ -63,7 +68,7 @@ def regions(root: Node, arrays: Iterable[str]) -> list[tuple[Node, tuple[str, ..
     wanted += [(node.args[0], node) for node in order if node.args and OPS[node.op].reduction is not None]
     seen, out = set(), []
     for node, named in wanted:
-        if support[node] and named not in seen:
+        if support.get(node) and named not in seen:
             seen.add(named)
             out.append((named, tuple(a for i, a in enumerate(arrays) if support[node] >> i & 1)))
     return out
@@ -76,8 +81,6 @@ def check(found: Sequence[tuple[Node, tuple[str, ...]]], root: Node, shapes: Map
     for node, names in found:
         shape = np.broadcast_shapes(*(shapes[n] for n in names))
         if shape != points:
-            from .printing import preview
-
             text = preview(node, 60)  # stops after 60 characters: the node's tree may be huge
             given = ", ".join(f"{n}: {shapes[n]}" for n in names)
             if node is root:

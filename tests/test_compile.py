@@ -6,7 +6,9 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 import qsts
-from qsts.backends import CHUNK
+from qsts.backends.array import ArrayBackend
+from qsts.kernels import CHUNK
+from qsts.schedule import schedule
 from conftest import examples
 from test_properties import VARS, agree, environment, expressions, partial_bound, value_bound
 
@@ -127,17 +129,20 @@ def test_blocked_and_threaded_runs_equal_a_single_block_bit_for_bit(text):
             assert np.array_equal(single[1][v], other[1][v]), (block, threads, v)
 
 
-def test_program_is_flat_and_reuses_slots():
+def test_program_is_single_assignment_and_the_array_backend_reuses_buffers():
     f = qsts.compile("sin(x*y) + exp(-(x^2+y^2)/2)*log(1+z^2) + tanh(x-z)")
     p = f.program
     assert len(p.outputs) == 4 and p.inputs == ("x", "y", "z")
     written = [i.out for i in p.instructions]
-    assert len(set(written)) < len(written)  # dead slots were reused
-    # single assignment order: every read slot was written before (or is an input or a constant)
+    assert len(set(written)) == len(written) == p.n_slots - len(p.inputs) - len(p.constants)  # each slot once
+    # topological order: every read slot was written before (or is an input or a constant)
     ready = set(range(len(p.inputs))) | {s for s, _ in p.constants}
     for ins in p.instructions:
-        assert set(ins.args) <= ready
+        assert set(ins.args) <= ready and ins.out not in ready
         ready.add(ins.out)
+    # storage reuse is the array backend's allocation: a dead value's block buffer is reused
+    backend = ArrayBackend(p, schedule(p, (True, True, True)))
+    assert 0 < backend.buffers < len(p.instructions)
 
 
 def test_source_never_embeds_user_strings():

@@ -75,7 +75,7 @@ def test_table_does_not_keep_dead_nodes():
     key = ("var", "unusual_name_q")
     e = qsts.parse("unusual_name_q + 123456.789")
     assert key in graph._table
-    qsts.api._parse.cache_clear()
+    qsts.expression.parse_text.cache_clear()
     del e
     gc.collect()
     assert key not in graph._table

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import qsts
-from qsts.backends import WORKING_SET
+from qsts.backends.array import WORKING_SET
 from qsts.kernels import CHUNK
 from conftest import examples
 from test_properties import BETA, ROUGH, TINY, gamma

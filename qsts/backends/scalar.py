@@ -1,0 +1,137 @@
+"""The scalar backend: a program as generated straight-line Python over floats.
+
+Every input is one float, so every instruction is SCALAR or OF_SCALAR in the
+schedule's terms, and a reduction of a scalar is the op table's `python` column
+(`sum(x)` is x, `size(x)` is 1). The code reads the op table's columns (`python`,
+`scalar`) and never tests an operator's name. It holds slot names, numeric
+literals and the op table's own names only: never a user string.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from ..ops import OPS
+from ..program import Program
+
+Pack = Callable[[Sequence[str]], str]  # the texts of the outputs -> the text of the result
+
+
+def _literal(value: float) -> str:
+    if math.isnan(value):
+        return "NAN"
+    if math.isinf(value):
+        return "INF" if value > 0 else "(-INF)"
+    return repr(value) if value >= 0 else f"({value!r})"
+
+
+def _body(program: Program, safe: bool, indent: str) -> tuple[list[str], dict[int, str]]:
+    """Assignments of `program`, one per instruction, and the text of every slot.
+
+    The fast version uses Python operators and `math` (raising on `1/0` or
+    `log(0)`); the safe version calls the IEEE kernels, which never raise.
+    """
+    names = {i: f"s{i}" for i in range(len(program.inputs))}
+    names.update({s: _literal(v) for s, v in program.constants})
+    lines = []
+    for ins in program.instructions:
+        op = OPS[ins.op]
+        args = [names[a] for a in ins.args]
+        python = (op.python(*args) if callable(op.python) else op.python.format(*args)) if op.python else None
+        if python and not safe:
+            expr = python
+        else:
+            expr = f"{'k' if safe else 'f'}_{op.name}({', '.join(args)})"
+        names[ins.out] = f"s{ins.out}"
+        lines.append(f"{indent}s{ins.out} = {expr}")
+    return lines, names
+
+
+def scalar_source(program: Program, safe: bool) -> str:
+    """Python source of `program` as one function of the inputs, by position."""
+    lines, names = _body(program, safe, "    ")
+    params = ", ".join(f"s{i}" for i in range(len(program.inputs)))
+    outputs = "".join(names[o] + ", " for o in program.outputs)
+    return "\n".join([f"def program({params}):", *lines, f"    return ({outputs})"]) + "\n"
+
+
+def entry_source(program: Program, pack: Pack) -> str:
+    """Source of `make(...)`, which returns `entry(**V)`: the keyword fast path.
+
+    `entry` takes the caller's keywords itself, unpacks them by the names N0,
+    N1, ... (closure cells, never text in the code), checks for exactly one
+    float per name, and runs the straight-line program; anything else (a
+    missing name, an int, an array) goes to SLOW(V), the checked path. `pack`
+    lays the result out from the outputs' texts, naming variable i as `Ni`.
+    Everything the body calls is a closure cell too: faster to reach than globals.
+    """
+    n = len(program.inputs)
+    lines, names = _body(program, False, "        ")
+    outputs = [names[o] for o in program.outputs]
+    fast_pack = pack(outputs)
+    safe_pack = pack([f"o[{k}]" for k in range(len(outputs))])
+    params = ", ".join(f"s{i}" for i in range(n))
+    body = [f"    if len(V) != {n}: return SLOW(V)"]
+    if n:
+        body += [
+            "    try:",
+            *[f"        s{i} = V[N{i}]" for i in range(n)],
+            "    except KeyError:",
+            "        return SLOW(V)",
+            "    if " + " or ".join(f"T(s{i}) is not F" for i in range(n)) + ": return SLOW(V)",
+        ]
+    body += [
+        "    try:",
+        *(lines or ["        pass"]),
+        "    except (ArithmeticError, ValueError):",  # 1/0, log(0), exp(1000): IEEE answers instead
+        f"        o = SAFE({params})",
+        f"        return {safe_pack}",
+        f"    return {fast_pack}",
+    ]
+    code = "\n".join(body)
+    cells = sorted({"SAFE", "SLOW", "T", "F", *(f"N{i}" for i in range(n)),
+                    *(w for w in ("INF", "NAN") if w in code),
+                    *(f"f_{op}" for op in OPS if f"f_{op}(" in code)})
+    return "\n".join([f"def make({', '.join(cells)}):", "  def entry(**V):",
+                      *("  " + line for line in body), "  return entry"]) + "\n"
+
+
+def _namespace() -> dict:
+    ns: dict = {"INF": math.inf, "NAN": math.nan}
+    for op in OPS.values():
+        ns[f"k_{op.name}"] = op.scalar
+        ns[f"f_{op.name}"] = getattr(op.scalar, "fast", op.scalar)
+    return ns
+
+
+def _define(source: str, name: str, **extra) -> Callable:
+    ns = _namespace()
+    ns.update(extra)
+    exec(compile(source, "<qsts program>", "exec"), ns)  # generated from the op table only
+    return ns[name]
+
+
+def scalar_function(program: Program) -> tuple[Callable, str]:
+    """A function of the inputs (floats, by position) returning the outputs, and its source."""
+    fast_source = scalar_source(program, safe=False)
+    fast, safe = _define(fast_source, "program"), _define(scalar_source(program, safe=True), "program")
+
+    def run(*args: float) -> tuple:
+        try:
+            return fast(*args)
+        except (ArithmeticError, ValueError):  # 1/0, log(0), exp(1000), ...: IEEE answers instead
+            return safe(*args)
+
+    run.safe = safe
+    return run, fast_source
+
+
+def keyword_entry(program: Program, safe: Callable, slow: Callable, pack: Pack) -> Callable:
+    """The compiled fast path `entry(**values)`; see `entry_source`."""
+    source = entry_source(program, pack)
+    make = _define(source, "make")
+    ns = _namespace()
+    cells = {"SAFE": safe, "SLOW": slow, "T": type, "F": float,
+             **{f"N{i}": name for i, name in enumerate(program.inputs)}}
+    wanted = make.__code__.co_varnames[:make.__code__.co_argcount]
+    return make(**{k: cells[k] if k in cells else ns[k] for k in wanted})

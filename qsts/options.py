@@ -1,0 +1,22 @@
+"""How compiled functions run: one options object, validated once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import QstsError
+from .kernels import CHUNK
+
+
+@dataclass(frozen=True)
+class Options:
+    """`block`: points per block of the array backend, a multiple of CHUNK (None:
+    fit the cache); `threads`: how many threads share the blocks (None: every core)."""
+    block: int | None = None
+    threads: int | None = None
+
+    def __post_init__(self):
+        block, threads = self.block, self.threads
+        if block is not None and (type(block) is not int or block <= 0 or block % CHUNK):
+            raise QstsError(f"block must be a positive multiple of {CHUNK}, got {block!r}")
+        if threads is not None and (type(threads) is not int or threads <= 0):
+            raise QstsError(f"threads must be a positive whole number, got {threads!r}")

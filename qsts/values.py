@@ -1,0 +1,183 @@
+"""The one boundary between user values and points.
+
+Every entry point (the one-shot API, `Function`, the optimizer, the front ends)
+goes through here: names are checked, values coerced to floats or float64
+arrays, arrays broadcast to the *points* (the inputs' shapes broadcast
+together, as numpy's do) and flattened for the backends, and what the backends
+return is shaped back. Nothing else shapes results.
+
+An output comes back from a backend in one of three modes: an array over the
+points (POINTS), its sum over the points (SUM, a float), or as it is (NATURAL: an
+array if it varies, a float if not).
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
+from .expression import Expression
+from .ops import CONSTANTS, FUNCTIONS, RESERVED
+from .shapes import check
+
+POINTS, SUM, NATURAL = "points", "sum", "natural"
+
+# Values the API takes as floats (float("inf") and friends), though not words of the language
+_IEEE_WORDS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
+               "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan, "+nan": math.nan, "-nan": math.nan}
+
+
+def ieee_word(text: str) -> float | None:
+    """inf, -inf or nan for the words that name them (any case), else None: for
+    front ends that read values as text (`qsts eval x+1 x=inf`, `x = nan` in the REPL)."""
+    return _IEEE_WORDS.get(text.strip().lower())
+
+
+# ---------------------------------------------------------------- names and values
+
+def check_names(names, what: str = "") -> None:
+    """Refuse names that cannot be variables: a constant (`pi`, `e`), a function
+    name or `neg` would silently read as something else in an expression. `what`
+    says where the names come from ("data key", "column ... of FILE")."""
+    lead = f"{what} " if what else ""
+    for name in names:
+        if not isinstance(name, str):
+            raise QstsError(f"{lead}names must be strings, got {name!r:.40}")
+        if name in CONSTANTS:
+            raise ReservedNameError(f"{lead}'{name}' is the constant {CONSTANTS[name]!r}, not a variable; "
+                                    "rename it")
+        if name in RESERVED:
+            kind = "a function" if name in FUNCTIONS else "an operator's"
+            raise ReservedNameError(f"{lead}'{name}' is {kind} name, not a variable; rename it")
+
+
+def bind(variables: Sequence[str], values: Mapping[str, object]) -> dict:
+    """`values` checked against the names `variables` and coerced, in that order."""
+    check_names(values)
+    missing = [v for v in variables if v not in values]
+    if missing:
+        raise MissingVariableError(f"no value for variable{'s' if len(missing) > 1 else ''} "
+                                   + ", ".join(repr(m) for m in missing))
+    known_names = set(variables)
+    extra = [k for k in values if k not in known_names]
+    if extra:
+        known = ", ".join(variables) or "none"
+        raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
+                                   f"(its variables: {known})")
+    return {k: coerce(k, values[k]) for k in variables}
+
+
+def coerce(name: str, value) -> float | np.ndarray:
+    """A user's value as a float or a float64 array, or a clear error."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise InputValueError(f"{name} is a masked array; pass value.filled(...) instead")
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value)  # no dtype: strings must stay strings and be refused
+        except ValueError as err:  # ragged nesting
+            raise InputValueError(f"{name} must be a real number or array: {err}") from None
+    if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.kind not in "biuf":
+            raise InputValueError(f"{name} must hold real numbers, got {value.dtype}")
+        array = _float64(name, np.asarray(value))
+        return array if array.ndim else float(array)
+    if isinstance(value, Real):
+        try:
+            return float(value)
+        except OverflowError as err:
+            raise InputValueError(f"{name} must be a real number: {err}") from None
+    raise InputValueError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
+
+
+def _float64(name: str, array: np.ndarray) -> np.ndarray:
+    """`array` as float64, whatever the caller's numpy error state: a longdouble
+    beyond float64's range is refused (as a Python int that large is), one too
+    small to represent becomes 0 or a subnormal, as any rounding does."""
+    with np.errstate(all="ignore"):
+        out = array.astype(np.float64, copy=False)
+        if array.dtype.itemsize > 8 and array.dtype.kind == "f" and np.any(np.isinf(out) & np.isfinite(array)):
+            raise InputValueError(f"{name} holds values beyond the range of float64 (about 1.8e308)")
+    return out
+
+
+# ---------------------------------------------------------------- the points
+
+def out_shape(env: Mapping[str, object]) -> tuple:
+    """The shape of the result: the inputs' shapes broadcast together."""
+    try:
+        return np.broadcast_shapes(*(np.shape(v) for v in env.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k}: {np.shape(v)}" for k, v in env.items())
+        raise InputValueError(f"the inputs' shapes do not broadcast together ({shapes})") from None
+
+
+def frame(e: Expression, env: Mapping[str, object]) -> tuple:
+    """The points' shape for `env` (the inputs' shapes broadcast together), after
+    checking that reductions span them (`qsts.shapes`)."""
+    points = out_shape(env)
+    if points and e.reduces:
+        arrays = frozenset(k for k, v in env.items() if isinstance(v, np.ndarray))
+        check(e.regions(arrays), e.root, {k: np.shape(v) for k, v in env.items()}, points)
+    return points
+
+
+def signature(args: Sequence) -> tuple[bool, ...]:
+    """Which inputs are arrays: what a schedule, and so a compiled plan, depends on."""
+    return tuple(isinstance(a, np.ndarray) for a in args)
+
+
+def flatten(args: Sequence, points: tuple) -> list:
+    """Inputs for the backends: floats stay floats; arrays become flat float64
+    vectors over the points (a view when already contiguous)."""
+    return [a if not isinstance(a, np.ndarray) else
+            np.ascontiguousarray(np.broadcast_to(a, points)).reshape(-1) for a in args]
+
+
+def partial_mode(is_array: bool, is_total: bool) -> str:
+    """How a variable's partial comes back: per point for an array input; for a
+    scalar, summed over the points, unless the graph already made it a total."""
+    return POINTS if is_array else NATURAL if is_total else SUM
+
+
+def spread(x: float, mode: str, n: int) -> float | np.ndarray:
+    """An output that is the same at every point, in `mode`."""
+    return x * n if mode == SUM else np.full(n, x) if mode == POINTS else x
+
+
+# ---------------------------------------------------------------- results
+
+def value(out, points: tuple) -> float | np.ndarray:
+    """An output as the user gets it: an array of the points' shape, or a float."""
+    return out.reshape(points) if isinstance(out, np.ndarray) else float(out)
+
+
+def partial(out, points: tuple, shape: tuple) -> float | np.ndarray:
+    """A variable's partial as the user gets it: in the shape of its input (`shape`)."""
+    if not isinstance(out, np.ndarray):
+        return float(out)
+    if shape == points:
+        return out.reshape(points)
+    with np.errstate(all="ignore"):  # summing may overflow: IEEE, not an exception
+        return unbroadcast(out.reshape(points), points, shape)
+
+
+def stacked(outs: Sequence, lead: tuple, points: tuple) -> np.ndarray:
+    """Several outputs (floats, or arrays over the points) as one array of shape `lead + points`."""
+    return np.array(list(outs), dtype=np.float64).reshape(lead + points)
+
+
+def unbroadcast(g, out_shape: tuple, shape: tuple) -> float | np.ndarray:
+    """Reduce a per-point partial (broadcast over the output, `out_shape`) to its
+    input's `shape`: a scalar used against an array gets the sum of its partials,
+    as `jax.grad` of the sum of outputs gives."""
+    g = np.broadcast_to(np.asarray(g, dtype=np.float64), out_shape)
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return np.array(g) if shape else float(g)
