@@ -8,6 +8,7 @@ characters.
 from __future__ import annotations
 
 import functools
+from typing import Callable, TypeVar
 
 from . import grammar, printing
 from .diff import Partial, partials
@@ -15,6 +16,8 @@ from .errors import QstsError
 from .graph import VAR, Node, topological, tree_size
 from .postfix import build
 from .shapes import has_reductions, regions
+
+T = TypeVar("T")
 
 
 class Expression:
@@ -26,14 +29,12 @@ class Expression:
     (('x', 'y'), 5, 9)
     """
 
-    __slots__ = ("root", "variables", "_gradient", "_cache", "_reduces")
+    __slots__ = ("root", "variables", "_cache")
 
     def __init__(self, root: Node, variables: tuple[str, ...]):
         object.__setattr__(self, "root", root)
         object.__setattr__(self, "variables", tuple(variables))
-        object.__setattr__(self, "_gradient", None)
-        object.__setattr__(self, "_cache", {})  # per-signature partials and regions
-        object.__setattr__(self, "_reduces", None)
+        object.__setattr__(self, "_cache", {})  # what `memo` derived from the graph
 
     def __setattr__(self, name, value):
         raise AttributeError("Expression is immutable")
@@ -57,36 +58,32 @@ class Expression:
     def gradient(self) -> tuple["Expression", ...]:
         """The partial derivatives, one `Expression` per variable, in `variables` order.
         Built once per expression (graphs are immutable, so this cannot go stale)."""
-        if self._gradient is None:
-            grads = tuple(Expression.within(p.node, self.variables) for p in self.partials())
-            object.__setattr__(self, "_gradient", grads)
-        return self._gradient
+        return self.memo(("gradient",), lambda: tuple(Expression.within(p.node, self.variables)
+                                                      for p in self.partials()))
 
     @property
     def reduces(self) -> bool:
         """Whether the expression has a reduction (sum, mean, size)."""
-        if self._reduces is None:
-            object.__setattr__(self, "_reduces", has_reductions(topological([self.root])))
-        return self._reduces
+        return self.memo(("reduces",), lambda: has_reductions(topological([self.root])))
 
     def partials(self, arrays: frozenset = frozenset(), wrt: tuple | None = None) -> tuple[Partial, ...]:
         """`qsts.diff.partials` of the root for the variables of `wrt` (default: all)
         when the variables in `arrays` hold arrays. Cached per signature."""
         wrt = self.variables if wrt is None else tuple(wrt)
         # without reductions the graph is the same for every signature; only the kinds differ
-        key = (frozenset(arrays) if self.reduces else bool(arrays), wrt)
-        found = self._cache.get(key)
-        if found is None:
-            found = self._cache[key] = partials(self.root, wrt, arrays)
-        return found
+        key = ("partials", frozenset(arrays) if self.reduces else bool(arrays), wrt)
+        return self.memo(key, lambda: partials(self.root, wrt, arrays))
 
     def regions(self, arrays: frozenset) -> list:
         """`qsts.shapes.regions` of the root, cached per set of array variables."""
-        key = ("regions", frozenset(arrays))
-        found = self._cache.get(key)
-        if found is None:
-            found = self._cache[key] = regions(self.root, arrays)
-        return found
+        return self.memo(("regions", frozenset(arrays)), lambda: regions(self.root, arrays))
+
+    def memo(self, key: tuple, make: Callable[[], T]) -> T:
+        """`make()`, computed once per `key` for this expression: what is derived
+        from an immutable graph (partials, plans) cannot go stale."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def text(self, shared: bool = False) -> str:
         """The expression as infix; with `shared`, the shared form whatever its

@@ -43,7 +43,13 @@ class Plan(NamedTuple):
 
 def plan(e: Expression, signature: tuple[bool, ...], wrt: Sequence[str] | None) -> Plan:
     """The plan of `e`'s value, and with `wrt` its partials for those variables,
-    when the inputs flagged in `signature` (in `e.variables` order) are arrays."""
+    when the inputs flagged in `signature` (in `e.variables` order) are arrays.
+    Made once per expression and signature."""
+    wrt = None if wrt is None else tuple(wrt)
+    return e.memo(("plan", signature, wrt), lambda: _plan(e, signature, wrt))
+
+
+def _plan(e: Expression, signature: tuple[bool, ...], wrt: tuple[str, ...] | None) -> Plan:
     arrays = frozenset(v for v, a in zip(e.variables, signature) if a)
     roots, modes = [e.root], [V.NATURAL]
     if wrt is not None:
