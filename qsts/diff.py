@@ -1,19 +1,22 @@
 """Reverse-mode differentiation: gradient graphs in the same unique-node table.
 
-Adjoints live in dicts for one pass only and are summed with the graph's own
-`+`, so a node used by several parents (or twice by one, as in `a + a`) gets the
-sum of their contributions. Only nodes on a path to a requested variable are
-visited, and a zero contribution (a rule returning None) creates no adjoint.
+`partials` is the one entry. Its core is `backward`, the reverse sweep: adjoints
+live in a dict for one pass only and are summed with the graph's own `+`, so a
+node used by several parents (or twice by one, as in `a + a`) gets the sum of
+their contributions. Only nodes on a path to a requested variable are visited,
+and a zero contribution (a rule returning None) creates no adjoint.
 
-With array inputs (`arrays` names them) an adjoint is one of two kinds. Below a
-node that varies over the points it is *per point*: the gradient of the sum of
-the outputs splits into one term per point, so nothing needs summing yet. Below
-a scalar that only reductions and scalars use it is a *total*. A reduction
-needs a total (the same scalar reaches every point of its argument), so where a
-per-point adjoint meets a scalar that needs a total, it is summed over the
-points with the internal `total`. Elsewhere the sum over the points of a
-scalar input's partial is left to the evaluator, which adds it block by block.
-With scalar inputs only, every adjoint is a total and no `total` appears.
+With array inputs (`arrays` names them) a contribution is one of two kinds, and
+the dict keeps the two apart (its key is the node and the kind). Below a node
+that varies over the points it is *per point*: the gradient of the sum of the
+outputs splits into one term per point, so nothing needs summing yet. Below a
+scalar that only reductions and scalars use it is a *total*. `settle`, the
+reduce step, decides what a node passes on: a reduction needs a total (the same
+scalar reaches every point of its argument), so where a per-point adjoint meets
+a total, or a reduction over the points, it is summed over the points with the
+internal `total`. Elsewhere the sum over the points of a scalar input's partial
+is left to the evaluator, which adds it block by block. With scalar inputs
+only, every adjoint is a total and no `total` appears.
 """
 from __future__ import annotations
 

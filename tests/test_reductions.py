@@ -22,7 +22,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import qsts
 from qsts.backends.array import WORKING_SET
+from qsts.backends import ARRAY_BACKENDS
+from qsts.function import plan
 from qsts.kernels import CHUNK
+from qsts.options import Options
 from conftest import examples
 from test_properties import BETA, ROUGH, TINY, gamma
 
@@ -263,6 +266,29 @@ def test_compiled_equals_reference_bit_for_bit(expr, point, setting):
         assert type(grads[v]) is type(ref_grads[v])
         np.testing.assert_array_equal(grads[v], ref_grads[v], err_msg=f"{text} d/d{v}")
     np.testing.assert_array_equal(qsts.compile(e, block=block, threads=threads)(**env), ref_value)
+
+
+@SETTINGS
+@given(expressions, values, st.sampled_from([(CHUNK, 1), (3 * CHUNK, 2)]), st.booleans())
+def test_every_backend_in_the_table_equals_the_interpreter(expr, point, setting, x_is_array):
+    """A backend plugs in as a row of `ARRAY_BACKENDS`; this runs each row on the
+    same plan as the reference interpreter, under each signature, bit for bit."""
+    text, _ = expr
+    e = qsts.parse(text)
+    rng = np.random.default_rng(len(text))
+    big = {"x": rng.uniform(-1.5, 1.5, 2 * CHUNK + 5) if x_is_array else point["x"],
+           "y": rng.uniform(-1.5, 1.5, 2 * CHUNK + 5), "z": rng.uniform(-1.5, 1.5, 2 * CHUNK + 5)}
+    args = [big[v] for v in e.variables]
+    points = (2 * CHUNK + 5,) if any(isinstance(a, np.ndarray) for a in args) else ()
+    for wrt in (None, e.variables):
+        p = plan(e, tuple(isinstance(a, np.ndarray) for a in args), wrt)
+        expected = p.run(args, points)
+        for name, backend in ARRAY_BACKENDS.items():
+            got = p.run(args, points, backend(p.program, p.schedule), Options(*setting))
+            assert len(got) == len(expected)
+            for g, x in zip(got, expected):
+                assert type(g) is type(x), (name, text)
+                np.testing.assert_array_equal(g, x, err_msg=f"{name}: {text}")
 
 
 @pytest.mark.parametrize("text", [
