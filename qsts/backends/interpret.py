@@ -27,8 +27,10 @@ def run(program: Program, plan: Schedule, inputs: Sequence, n: int, modes: Seque
     for slot, v in program.constants:
         values[slot] = v
     with np.errstate(all="ignore"):
-        for ins, kind in zip(program.instructions, plan.kinds):
+        for ins, kind, drops in zip(program.instructions, plan.kinds, plan.drops):
             row, args = OPS[ins.op], [values[a] for a in ins.args]
+            for a in drops:  # what no later instruction reads is let go: memory stays bounded
+                values[a] = None
             if kind == VARYING:
                 values[ins.out] = row.array(*args)
             elif kind == OVER_POINTS:
