@@ -47,7 +47,7 @@ def partials(root: Node, wrt: Sequence[str], arrays: Iterable[str] = (), written
     order = topological([root])
     arrays = tuple(arrays)
     vary = varying(order, arrays)
-    sum_points = _written(vary, arrays) if written else lambda p: apply("total", p)
+    sum_points = _written(arrays) if written else lambda p: apply("total", p)
     live = _live(order, set(wrt))
     seeds = {(root, root in vary): const(1.0)} if root in live else {}
     settled = functools.partial(settle, vary=vary, sum_points=sum_points)
@@ -107,7 +107,7 @@ def _live(order: Sequence[Node], targets: set) -> set:
     return live
 
 
-def _written(vary: set, arrays: Sequence[str]) -> SumPoints:
+def _written(arrays: Sequence[str]) -> SumPoints:
     """`sum_points` in the language, when every variable is an array over the same points."""
     first = var_node(arrays[0]) if arrays else None
     return lambda p: apply("sum", p) if p in varying(topological([p]), arrays) else p * apply("size", first)
