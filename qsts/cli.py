@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-from importlib import metadata
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +22,7 @@ from .errors import QstsError
 from .graph import topological
 from .printing import graph_dot, graph_text, number
 from .values import ieee_word
+from .version import __version__
 
 
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -309,7 +309,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    return f"qsts {metadata.version('qsts')}"
+    return f"qsts {__version__}"
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",

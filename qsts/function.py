@@ -91,7 +91,9 @@ class Function:
     (6.0, {'x': 5.0, 'y': 2.0})
     """
 
-    def __init__(self, expression: Expression, options: Options = Options(), wrt=None):
+    def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None,
+                 wrt=None):
+        options = Options(block, threads)
         present = {n.value for n in topological([expression.root]) if n.op == VAR}
         if not present <= set(expression.variables):
             raise QstsError(f"the expression uses {sorted(present - set(expression.variables))} "
@@ -206,10 +208,11 @@ class VectorFunction:
     (2, 3)
     """
 
-    def __init__(self, expressions: Sequence[Expression], options: Options = Options()):
+    def __init__(self, expressions: Sequence[Expression], block: int | None = None, threads: int | None = None):
+        self.options = Options(block, threads)
         self.expressions = tuple(expressions)
         self.variables = tuple(dict.fromkeys(v for e in self.expressions for v in e.variables))
-        self.options = options
+        self._backends: dict = {}  # (outputs, signature) -> the array backend
         self._values = Compiled([e.root for e in self.expressions], self.variables)
         jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
         self._jacobian = Compiled(jacobian, self.variables)
@@ -231,10 +234,12 @@ class VectorFunction:
         if any(e.reduces for e in self.expressions):
             raise InputValueError("compile([...]) takes scalar values when an expression has sum, mean or "
                                   "size; compile each expression on its own for arrays")
+        program, key = compiled.program, (lead, signature)
+        if key not in self._backends:
+            p = Plan(program, schedule(program, signature), (V.POINTS,) * len(program.outputs))
+            self._backends[key] = (p, ARRAY_BACKENDS["numpy"](program, p.schedule))
+        p, backend = self._backends[key]
         points = V.out_shape(env)
-        program = compiled.program
-        p = Plan(program, schedule(program, signature), (V.POINTS,) * len(program.outputs))
-        backend = ARRAY_BACKENDS["numpy"](program, p.schedule)
         return V.stacked(p.run(args, points, backend, self.options), lead, points)
 
 
@@ -251,11 +256,10 @@ def compile(expr, /, *, block: int | None = None, threads: int | None = None, wr
     >>> qsts.compile("x^2*y").value_and_grad(x=3.0, y=2.0)
     (18.0, {'x': 12.0, 'y': 9.0})
     """
-    options = Options(block, threads)
     if isinstance(expr, (list, tuple)):
         if not expr:
             raise QstsError("compile needs at least one expression")
         if wrt is not None:
             raise QstsError("wrt is for one expression; a list's Jacobian covers all variables")
-        return VectorFunction([parse(e) for e in expr], options)
-    return Function(parse(expr), options, wrt)
+        return VectorFunction([parse(e) for e in expr], block, threads)
+    return Function(parse(expr), block, threads, wrt)

@@ -116,7 +116,7 @@ def relu_array(a, out=None):
 # ---------------------------------------------------------------- sums over the points
 # Every sum over the points (reductions, and a scalar's summed partial) adds per
 # CHUNK consecutive points, then adds the chunk sums exactly and rounds once: so
-# neither blocks, threads nor the reference evaluator change a bit of it.
+# neither blocks, threads nor the reference interpreter change a bit of it.
 
 CHUNK = 256
 

@@ -10,14 +10,13 @@ buffers per pass), not a property of the program.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from .graph import CONST, VAR, Node, topological, var
 from .ops import OPS
 
 
-@dataclass(frozen=True)
-class Instruction:
+class Instruction(NamedTuple):  # a tuple: programs of 100,000 instructions are built per signature
     out: int
     op: str
     args: tuple[int, ...]

@@ -40,6 +40,7 @@ class Schedule:
     out_levels: tuple[int, ...]   # per output
     passes: tuple[Pass, ...]
     drops: tuple[tuple[int, ...], ...]  # per instruction: the slots it reads last (outputs excepted)
+    copies: tuple[bool, ...]      # per output: its slot is an input's or an earlier output's
 
     @property
     def final_level(self) -> int:
@@ -70,17 +71,29 @@ def schedule(program: Program, is_array: Sequence[bool]) -> Schedule:
     needed = [lv for lv, v in zip(out_levels, out_varies) if v]
     needed += [lv - 1 for lv, k in zip(levels, kinds) if k == OVER_POINTS]
     passes = tuple(_pass(program, kinds, levels, out_varies, out_levels, k) for k in range(max(needed, default=-1) + 1))
-    return Schedule(tuple(kinds), levels, out_varies, out_levels, passes, _drops(program))
+    return Schedule(tuple(kinds), levels, out_varies, out_levels, passes, _drops(program), _copies(program))
 
 
 def _drops(program: Program) -> tuple[tuple[int, ...], ...]:
     """For each instruction, the slots no later instruction reads and no output is."""
     last = {a: i for i, ins in enumerate(program.instructions) for a in ins.args}
+    outputs = set(program.outputs)
     drops: list[list[int]] = [[] for _ in program.instructions]
     for slot, i in last.items():
-        if slot not in program.outputs:
+        if slot not in outputs:
             drops[i].append(slot)
     return tuple(map(tuple, drops))
+
+
+def _copies(program: Program) -> tuple[bool, ...]:
+    """Which outputs an evaluator that returns its own values must copy, so that no
+    two results, and no result and input, share memory."""
+    seen = set(range(len(program.inputs)))
+    copies = []
+    for o in program.outputs:
+        copies.append(o in seen)
+        seen.add(o)
+    return tuple(copies)
 
 
 def _pass(program: Program, kinds, levels, out_varies, out_levels, level: int) -> Pass:

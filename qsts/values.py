@@ -4,7 +4,7 @@ Every entry point (the one-shot API, `Function`, the optimizer, the front ends)
 goes through here: names are checked, values coerced to floats or float64
 arrays, arrays broadcast to the *points* (the inputs' shapes broadcast
 together, as numpy's do) and flattened for the backends, and what the backends
-return is shaped back. Nothing else shapes results.
+return is shaped back. Nothing else shapes what a backend returns.
 
 An output comes back from a backend in one of three modes: an array over the
 points (POINTS), its sum over the points (SUM, a float), or as it is (NATURAL: an

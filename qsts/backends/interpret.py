@@ -41,15 +41,15 @@ def run(program: Program, plan: Schedule, inputs: Sequence, n: int, modes: Seque
                 values[ins.out] = row.reduction.scalar(args[0], n)
             else:
                 values[ins.out] = row.scalar(*args)
-        return [_finish(values[o], varies, mode, n, o in program.outputs[:k] or o < len(inputs))
-                for k, (o, varies, mode) in enumerate(zip(program.outputs, plan.out_varies, modes))]
+        return [_finish(values[o], varies, mode, n, copy)
+                for o, varies, mode, copy in zip(program.outputs, plan.out_varies, modes, plan.copies)]
 
 
-def _finish(x, varies: bool, mode: str, n: int, shared: bool):
-    """Output `x` in `mode`; an array that is an input, or another output, is copied."""
+def _finish(x, varies: bool, mode: str, n: int, copy: bool):
+    """Output `x` in `mode`; an array that is an input, or an earlier output, is copied."""
     if not varies:
         return spread(x, mode, n)
-    return points_sum(x) if mode == SUM else np.array(x) if shared else x
+    return points_sum(x) if mode == SUM else np.array(x) if copy else x
 
 
 class Interpreter:
