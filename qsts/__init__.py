@@ -10,8 +10,10 @@ from .errors import (ArityError, InputValueError, MissingRuleError, MissingVaria
 from .expression import Expression
 from .function import Function, VectorFunction, compile
 from .optimize import OptimizeResult, ScipyObjective, minimize
-from .version import __version__ as __version__  # re-exported
+from . import version
 
+
+__version__ = version.__version__
 
 __all__ = [
     "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression",
