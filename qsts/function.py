@@ -9,7 +9,7 @@ kept between calls, so no result can go stale.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -170,13 +170,21 @@ class Function:
             return list((self._both if grad else self._value_compiled()).scalar(*args))
         env = dict(zip(self.variables, args))
         points = V.frame(self.expression, env)
-        key = (grad, signature)
-        if key not in self._plans:
-            p = plan(self.expression, signature, self.wrt if grad else None)
-            self._plans[key] = (p, ARRAY_BACKENDS["numpy"](p.program, p.schedule))
-        p, backend = self._plans[key]
-        outs = p.run(args, points, backend, self.options)
+        outs = _run_arrays(self._plans, (grad, signature), lambda: plan(self.expression, signature,
+                                                                        self.wrt if grad else None),
+                           args, points, self.options)
         return [V.value(outs[0], points)] + [V.partial(o, points, np.shape(env[v])) for v, o in zip(self.wrt, outs[1:])]
+
+
+def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, points: tuple,
+                options: Options) -> list:
+    """Run the plan for `key` on the array backend; the plan (from `make`) and
+    its backend are built on the first call with that key and kept in `plans`."""
+    if key not in plans:
+        p = make()
+        plans[key] = (p, ARRAY_BACKENDS["numpy"](p.program, p.schedule))
+    p, backend = plans[key]
+    return p.run(args, points, backend, options)
 
 
 def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
@@ -212,7 +220,7 @@ class VectorFunction:
         self.options = Options(block, threads)
         self.expressions = tuple(expressions)
         self.variables = tuple(dict.fromkeys(v for e in self.expressions for v in e.variables))
-        self._backends: dict = {}  # (outputs, signature) -> the array backend
+        self._plans: dict = {}  # (outputs, signature) -> (Plan, backend)
         self._values = Compiled([e.root for e in self.expressions], self.variables)
         jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
         self._jacobian = Compiled(jacobian, self.variables)
@@ -234,13 +242,11 @@ class VectorFunction:
         if any(e.reduces for e in self.expressions):
             raise InputValueError("compile([...]) takes scalar values when an expression has sum, mean or "
                                   "size; compile each expression on its own for arrays")
-        program, key = compiled.program, (lead, signature)
-        if key not in self._backends:
-            p = Plan(program, schedule(program, signature), (V.POINTS,) * len(program.outputs))
-            self._backends[key] = (p, ARRAY_BACKENDS["numpy"](program, p.schedule))
-        p, backend = self._backends[key]
-        points = V.out_shape(env)
-        return V.stacked(p.run(args, points, backend, self.options), lead, points)
+        program, points = compiled.program, V.out_shape(env)
+        outs = _run_arrays(self._plans, (lead, signature), lambda: Plan(program, schedule(program, signature),
+                                                                         (V.POINTS,) * len(program.outputs)),
+                           args, points, self.options)
+        return V.stacked(outs, lead, points)
 
 
 def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None):

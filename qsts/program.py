@@ -69,3 +69,24 @@ def compile_program(roots: Sequence[Node], inputs: Sequence[str]) -> Program:
         instructions.append(Instruction(slot[node], node.op, tuple(slot[a] for a in node.args)))
     return Program(tuple(inputs), tuple(constants), tuple(instructions),
                    tuple(slot[r] for r in roots), len(inputs) + len(constants) + len(instructions))
+
+
+def allocate(instructions: Sequence[Instruction], keep: set[int]) -> tuple[dict[int, int], int]:
+    """Storage for the values of `instructions`, run in order: a number per output
+    slot, and how many numbers there are. A number is reused once the value in it
+    is dead: after its last reader has placed its own output (so no instruction
+    writes over its input), and never for the slots in `keep`. Backends name
+    their locals or buffers with these numbers."""
+    last = {a: k for k, ins in enumerate(instructions) for a in ins.args}
+    where: dict[int, int] = {}
+    free: list[int] = []
+    count = 0
+    for k, ins in enumerate(instructions):
+        if free:
+            where[ins.out] = free.pop()
+        else:
+            where[ins.out], count = count, count + 1
+        for a in sorted(set(ins.args)):
+            if a in where and last[a] == k and a not in keep:
+                free.append(where[a])
+    return where, count

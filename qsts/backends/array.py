@@ -23,7 +23,7 @@ import numpy as np
 from ..kernels import CHUNK, chunk_sums, exact_total
 from ..ops import OPS
 from ..options import Options
-from ..program import Program
+from ..program import Program, allocate
 from ..schedule import COUNT, OF_SCALAR, SCALAR, VARYING, Pass, Schedule
 from ..values import SUM, spread
 
@@ -116,23 +116,9 @@ def _steps(program: Program, this: Pass) -> tuple[list, int]:
     use of its value, once the using step's own output is placed (a kernel
     never writes over its input), and the goals' buffers live to the end."""
     goals = {program.outputs[k] for k in this.outputs} | {program.instructions[i].args[0] for i in this.sums}
-    last = {}
-    for k, i in enumerate(this.steps):
-        for a in program.instructions[i].args:
-            last[a] = k
-    buffer_of: dict[int, int] = {}
-    free: list[int] = []
-    steps, count = [], 0
-    for k, i in enumerate(this.steps):
-        ins = program.instructions[i]
-        if free:
-            buffer_of[ins.out] = free.pop()
-        else:
-            buffer_of[ins.out], count = count, count + 1
-        steps.append((buffer_of[ins.out], OPS[ins.op].array, ins.out, ins.args))
-        for a in set(ins.args):
-            if last[a] == k and a in buffer_of and a not in goals:
-                free.append(buffer_of[a])
+    instructions = [program.instructions[i] for i in this.steps]
+    buffer_of, count = allocate(instructions, goals)
+    steps = [(buffer_of[ins.out], OPS[ins.op].array, ins.out, ins.args) for ins in instructions]
     return steps, count
 
 

@@ -12,7 +12,7 @@ import math
 from typing import Callable, Sequence
 
 from ..ops import OPS
-from ..program import Program
+from ..program import Program, allocate
 
 Pack = Callable[[Sequence[str]], str]  # the texts of the outputs -> the text of the result
 
@@ -54,20 +54,8 @@ def _locals(program: Program) -> dict[int, str]:
     output), so a program of thousands of slots runs in a few dozen locals:
     fewer live floats, and a smaller frame to set up and clear per call."""
     first = len(program.inputs) + len(program.constants)
-    last = {a: i for i, ins in enumerate(program.instructions) for a in ins.args}
-    keep = set(program.outputs)
-    local: dict[int, str] = {}
-    free: list[str] = []
-    count = 0
-    for i, ins in enumerate(program.instructions):
-        if free:
-            local[ins.out] = free.pop()
-        else:
-            local[ins.out], count = f"s{first + count}", count + 1
-        for a in sorted(set(ins.args)):
-            if a in local and last[a] == i and a not in keep:
-                free.append(local[a])
-    return local
+    where, _ = allocate(program.instructions, set(program.outputs))
+    return {slot: f"s{first + k}" for slot, k in where.items()}
 
 
 def scalar_source(program: Program, safe: bool) -> str:
