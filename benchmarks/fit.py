@@ -190,7 +190,7 @@ def main() -> None:
           f"Python {platform.python_version()}, numpy {np.__version__}")
     for loss, text in LOSSES.items():
         print(f"\n## {loss}: {text}")
-        print(f"qsts's bound beyond the data (threads x block temporaries + chunk sums): {qsts_bound(loss):.1f} MB")
+        print(f"qsts's bound beyond the data (threads x block buffers + chunk sums): {qsts_bound(loss):.1f} MB")
         rows = {}
         for peer in PEERS:
             timed, memory = child(peer, loss, ARGS.rows, "time"), child(peer, loss, ARGS.rows, "memory")
