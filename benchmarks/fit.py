@@ -151,7 +151,8 @@ def qsts_bound(loss: str) -> float:
     """What qsts's design allows a step beyond the data: one block's temporaries
     per thread, plus the chunk sums of its reductions (8 bytes per 256 rows each)."""
     import qsts
-    from qsts.backends.array import ArrayBackend, block_size, threads
+    from qsts.backends.array import ArrayBackend, block_size
+    from qsts.backends.passes import threads
     from qsts.function import plan
     from qsts.kernels import CHUNK
     from qsts.schedule import OVER_POINTS
