@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from . import values as V
-from .backends import ARRAY_BACKENDS, interpret
+from .backends import ARRAY_BACKENDS, choose, interpret, require
 from .backends.scalar import Pack, keyword_entry, scalar_function
 from .diff import partials
 from .errors import InputValueError, QstsError, UnknownVariableError
@@ -92,8 +92,9 @@ class Function:
     """
 
     def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None,
-                 wrt=None):
-        options = Options(block, threads)
+                 wrt=None, backend: str = "auto"):
+        options = Options(block, threads, backend)
+        require(backend)
         present = {n.value for n in topological([expression.root]) if n.op == VAR}
         if not present <= set(expression.variables):
             raise QstsError(f"the expression uses {sorted(present - set(expression.variables))} "
@@ -102,7 +103,7 @@ class Function:
         self.variables: tuple[str, ...] = expression.variables
         self.wrt: tuple[str, ...] = self.variables if wrt is None else _wrt(wrt, self.variables)
         self._value = self._hess = None
-        self._plans: dict = {}  # (with gradient, signature) -> (Plan, backend)
+        self._plans: dict = {}  # (with gradient, signature) -> Plan, and (that, backend name) -> backend
         grads = [p.node for p in expression.partials(frozenset(), self.wrt)]
         index = [self.variables.index(v) for v in self.wrt]
         self._both = Compiled([expression.root, *grads], self.variables,
@@ -178,13 +179,15 @@ class Function:
 
 def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, points: tuple,
                 options: Options) -> list:
-    """Run the plan for `key` on the array backend; the plan (from `make`) and
-    its backend are built on the first call with that key and kept in `plans`."""
+    """Run the plan for `key` on the backend `options` chooses for this many
+    points; the plan (from `make`) and each backend built from it are made on
+    first use and kept in `plans`."""
     if key not in plans:
-        p = make()
-        plans[key] = (p, ARRAY_BACKENDS["numpy"](p.program, p.schedule))
-    p, backend = plans[key]
-    return p.run(args, points, backend, options)
+        plans[key] = make()
+    p, name = plans[key], choose(options.backend, math.prod(points))
+    if (key, name) not in plans:
+        plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
+    return p.run(args, points, plans[key, name], options)
 
 
 def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
@@ -216,11 +219,13 @@ class VectorFunction:
     (2, 3)
     """
 
-    def __init__(self, expressions: Sequence[Expression], block: int | None = None, threads: int | None = None):
-        self.options = Options(block, threads)
+    def __init__(self, expressions: Sequence[Expression], block: int | None = None, threads: int | None = None,
+                 backend: str = "auto"):
+        self.options = Options(block, threads, backend)
+        require(backend)
         self.expressions = tuple(expressions)
         self.variables = tuple(dict.fromkeys(v for e in self.expressions for v in e.variables))
-        self._plans: dict = {}  # (outputs, signature) -> (Plan, backend)
+        self._plans: dict = {}  # (outputs, signature) -> Plan, and (that, backend name) -> backend
         self._values = Compiled([e.root for e in self.expressions], self.variables)
         jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
         self._jacobian = Compiled(jacobian, self.variables)
@@ -249,12 +254,16 @@ class VectorFunction:
         return V.stacked(outs, lead, points)
 
 
-def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None):
+def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None, backend: str = "auto"):
     """Compile `expr` once into a `Function` of value, gradient and Hessian; a
     list of expressions gives a `VectorFunction` with a Jacobian.
 
-    `block` (points per block, a multiple of 256) and `threads` tune the array
-    backend; the defaults fit the block to the cache and use every core. `wrt`
+    `backend` picks what runs calls with arrays: "native" compiles each pass to
+    one machine-code loop (needs llvmlite), "numpy" runs numpy kernels block by
+    block, "auto" (the default) takes native from 65,536 points where llvmlite
+    is installed, else numpy. `block` (points per block of the numpy backend, a
+    multiple of 256) and `threads` tune them; the defaults fit the block to the
+    cache and use every core. `wrt`
     limits the gradient to those variables: the rest are data (no partials are
     computed or allocated for them).
 
@@ -267,5 +276,5 @@ def compile(expr, /, *, block: int | None = None, threads: int | None = None, wr
             raise QstsError("compile needs at least one expression")
         if wrt is not None:
             raise QstsError("wrt is for one expression; a list's Jacobian covers all variables")
-        return VectorFunction([parse(e) for e in expr], block, threads)
-    return Function(parse(expr), block, threads, wrt)
+        return VectorFunction([parse(e) for e in expr], block, threads, backend)
+    return Function(parse(expr), block, threads, wrt, backend)

@@ -7,15 +7,22 @@ from .errors import QstsError
 from .kernels import CHUNK
 
 
+BACKENDS = ("auto", "native", "numpy")  # what `compile(..., backend=)` takes
+
+
 @dataclass(frozen=True)
 class Options:
-    """`block`: points per block of the array backend, a multiple of CHUNK (None:
-    fit the cache); `threads`: how many threads share the blocks (None: every core)."""
+    """`block`: points per block of the numpy backend, a multiple of CHUNK (None:
+    fit the cache); `threads`: how many threads share the points (None: every
+    core); `backend`: which evaluator runs calls with arrays (one of BACKENDS)."""
     block: int | None = None
     threads: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self):
         block, threads = self.block, self.threads
+        if self.backend not in BACKENDS:
+            raise QstsError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {self.backend!r:.40}")
         if block is not None and (type(block) is not int or block <= 0 or block % CHUNK):
             raise QstsError(f"block must be a positive multiple of {CHUNK}, got {block!r}")
         if threads is not None and (type(threads) is not int or threads <= 0):

@@ -5,6 +5,7 @@ import os
 import signal
 
 import numpy as np
+import pytest
 from hypothesis import settings
 
 import qsts
@@ -86,3 +87,10 @@ def sigint_after_evaluations(n: int):
         signal.signal(signal.SIGINT, previous)
         optimize._Problem.value_and_grad = original
     assert len(calls) >= n, f"the run ended after {len(calls)} evaluations, before the signal"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _kernel_cache(tmp_path_factory):
+    """Compiled native kernels go to a directory of this run, not the user's cache."""
+    os.environ["QSTS_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernels"))
+    yield
