@@ -118,7 +118,9 @@ def table(title: str, rows: dict[str, dict[str, float | None]], base: str = "qst
         cells = []
         for e in exprs:
             t, q = times.get(e), rows[base].get(e)
-            if t is None:
+            if isinstance(t, tuple):  # (median time, median per-round ratio to the base)
+                cells.append(fmt(t[0]) if peer == base else f"{fmt(t[0])} ({t[0] and t[1]:.2g}x)")
+            elif t is None:
                 cells.append("-")
             elif peer == base or q is None:
                 cells.append(fmt(t))
@@ -222,27 +224,72 @@ def _autograd_point(e, args):
     return per_call(lambda: vg(*args))
 
 
-def many_points(exprs, n):
+def many_points(exprs, n, rounds):
+    """Interleaved rounds: each round times qsts native and then every other
+    column back to back, so a slow spell of the machine hits all of them; a
+    cell is the median time and the median per-round ratio to qsts native."""
     rows: dict = {}
     rng = np.random.default_rng(0)
     for name, text in exprs.items():
         e = qsts.parse(text)
         arrays = {v: rng.uniform(0.1, 1.0, n) for v in e.variables}
         args = [arrays[v] for v in e.variables]
-        f = qsts.compile(text)
-        rows.setdefault("qsts", {})[name] = per_call(lambda: f.value_and_grad(**arrays), min_time=0.5)
-        rows.setdefault("qsts, 1 thread", {})[name] = per_call(
-            lambda g=qsts.compile(text, threads=1): g.value_and_grad(**arrays), min_time=0.5)
-        attempt(rows, "jax jit(vmap(value_and_grad))", name, lambda: _jax_many(e, args))
-        attempt(rows, "sympy lambdify(cse, numpy)", name,
-                lambda: per_call(lambda lam=sympy_setup(text, e.variables, "numpy")[0]: lam(*args), min_time=0.5))
-        attempt(rows, "numexpr (sympy gradient strings)", name, lambda: _numexpr_many(text, e, arrays))
-        attempt(rows, "casadi map(thread)", name, lambda: _casadi_many(e, args, n))
-        attempt(rows, "autograd (grad of sum)", name, lambda: _autograd_many(e, args))
+        columns = {"qsts native": _qsts_many(text, "native", args), "qsts numpy": _qsts_many(text, "numpy", args),
+                   "qsts, 1 thread": _qsts_many(text, "native", args, threads=1)}
+        for peer, make in [("qsts native, out=", lambda: _qsts_out(text, args)),
+                           ("jax jit(vmap(value_and_grad))", lambda: _jax_many(e, args)),
+                           ("sympy lambdify(cse, numpy)", lambda: functools.partial(
+                               sympy_setup(text, e.variables, "numpy")[0], *args)),
+                           ("numexpr (sympy gradient strings)", lambda: _numexpr_many(text, e, arrays)),
+                           ("casadi map(thread)", lambda: _casadi_many(e, args, n)),
+                           ("autograd (grad of sum)", lambda: _autograd_many(e, args))]:
+            columns[peer] = _made(peer, name, make)
         out_bytes = np.empty(n * (1 + len(e.variables)))
         src = np.ones_like(out_bytes)
-        rows.setdefault("floor: np.copyto of the outputs", {})[name] = per_call(lambda: np.copyto(out_bytes, src))
+        columns["floor: np.copyto of the outputs"] = functools.partial(np.copyto, out_bytes, src)
+        for peer, (time_, ratio) in _rounds({k: v for k, v in columns.items() if v is not None}, rounds).items():
+            rows.setdefault(peer, {})[name] = (time_, ratio)
+        for peer in columns:
+            rows.setdefault(peer, {}).setdefault(name, None)
     return rows
+
+
+def _made(peer, name, make):
+    """A peer's call ready to time, or None (reported) where it cannot run this expression."""
+    try:
+        fn = make()
+        fn()  # warm up: compile, first touch
+        return fn
+    except ImportError:
+        return None
+    except Exception as err:
+        print(f"  ({peer} on {name}: {type(err).__name__}: {str(err)[:80]})", file=sys.stderr)
+        return None
+
+
+def _rounds(columns: dict, rounds: int) -> dict:
+    """Median seconds per call of each column, and its median per-round ratio to the first."""
+    times: dict = {k: [] for k in columns}
+    for fn in columns.values():
+        fn()
+    for _ in range(rounds):
+        for k, fn in columns.items():
+            times[k].append(per_call(fn, min_time=0.1, repeat=1))
+    base = times[next(iter(columns))]
+    return {k: (float(np.median(t)), float(np.median([a / b for a, b in zip(t, base)]))) for k, t in times.items()}
+
+
+def _qsts_many(text, backend, args, threads=None):
+    f = qsts.compile(text, backend=backend, threads=threads)
+    return lambda: f.value_and_grad(**dict(zip(f.variables, args)))
+
+
+def _qsts_out(text, args):
+    """Native, writing into buffers kept between calls (positional arguments)."""
+    f = qsts.compile(text, backend="native")
+    value, grads = f.value_and_grad(*args)
+    out = (value, grads)
+    return lambda: f.value_and_grad(*args, out=out)
 
 
 def _jax_many(e, args):
@@ -250,7 +297,7 @@ def _jax_many(e, args):
 
     vmapped = jax_fns(e)[1]
     jargs = [jnp.asarray(a) for a in args]
-    return per_call(lambda: _block(vmapped(*jargs)), min_time=0.5)
+    return lambda: _block(vmapped(*jargs))
 
 
 def _numexpr_many(text, e, arrays):
@@ -258,13 +305,13 @@ def _numexpr_many(text, e, arrays):
 
     _, F, outs, _ = sympy_setup(text, e.variables, "math")
     strings = [str(o) for o in outs]
-    return per_call(lambda: [numexpr.evaluate(s, local_dict=arrays) for s in strings], min_time=0.5)
+    return lambda: [numexpr.evaluate(s, local_dict=arrays) for s in strings]
 
 
 def _casadi_many(e, args, n):
     F = casadi_function(e).map(n, "thread", os.cpu_count() or 1)
     rows = [a.reshape(1, -1) for a in args]
-    return per_call(lambda: [np.asarray(o) for o in F(*rows)], min_time=0.5)
+    return lambda: [np.asarray(o) for o in F(*rows)]
 
 
 def _autograd_many(e, args):
@@ -273,7 +320,7 @@ def _autograd_many(e, args):
 
     f = lower(e, namespace(anp))
     vg = autograd.value_and_grad(lambda *a: anp.sum(f(*a)), argnum=tuple(range(len(args))))
-    return per_call(lambda: (f(*args), vg(*args)), min_time=0.5)
+    return lambda: (f(*args), vg(*args))
 
 
 # ---------------------------------------------------------------- compile and memory
@@ -340,6 +387,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 points and 1M for memory (a smoke run)")
     parser.add_argument("--only", default="compile,point,many,memory",
                         help="comma-separated sections to run (default: all)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds at many points (default 7)")
     opts = parser.parse_args()
     sections = set(opts.only.split(","))
     n_many, n_mem = (100_000, 1_000_000) if opts.quick else (1_000_000, 10_000_000)
@@ -360,7 +408,9 @@ def main() -> None:
     if "point" in sections:
         table("Value and gradient at one point (time per call)", one_point(exprs))
     if "many" in sections:
-        table(f"Value and gradient at {n_many:,} points (time per call)", many_points(exprs, n_many))
+        table(f"Value and gradient at {n_many:,} points (median time per call; median per-round ratio "
+              f"to qsts native over {opts.rounds} interleaved rounds)", many_points(exprs, n_many, opts.rounds),
+              base="qsts native")
     if "memory" in sections:
         text, n, inputs, outputs, peak, elapsed = memory(n_mem)
         print(f"\n## Memory: value and gradient of `{text}` at {n:,} points\n")

@@ -66,7 +66,9 @@ class Body:
         self.width, self.lines, self.count = width, [], 0
         self.vec = f"<{width} x double>"
         self.mask = f"<{width} x i1>"
-        self.calls: set[tuple[str, int]] = set()  # C functions called: (name, arity)
+        self.calls: set[tuple[str, int]] = set()  # functions called: (name, arity; -1 an intrinsic)
+        self.pairs: dict[str, tuple[str, str]] = {}  # argument -> its sin and cos
+        self.paired: set[str] = set()  # arguments of both a sin and a cos: one sincos serves both
 
     def emit(self, text: str) -> str:
         self.count += 1
@@ -92,6 +94,22 @@ class Body:
     def intrinsic(self, name: str, a: str) -> str:
         self.calls.add((f"llvm.{name}.v{self.width}f64", -1))
         return self.emit(f"call {self.vec} @llvm.{name}.v{self.width}f64({self.vec} {a})")
+
+    def sincos(self, a: str) -> tuple[str, str]:
+        """sin(a) and cos(a) from one C library `sincos` per point (the same bits
+        as sin and cos: glibc computes them with the same code), once per `a`."""
+        if a not in self.pairs:
+            self.calls.add(("sincos", -2))
+            sin = cos = "poison"
+            for lane in range(self.width):
+                x = self.emit(f"extractelement {self.vec} {a}, i32 {lane}")
+                self.lines.append(f"  call void @sincos(double {x}, ptr %sinp, ptr %cosp) #0")
+                sin = self.emit(f"insertelement {self.vec} {sin}, double {self.emit('load double, ptr %sinp')}, "
+                                f"i32 {lane}")
+                cos = self.emit(f"insertelement {self.vec} {cos}, double {self.emit('load double, ptr %cosp')}, "
+                                f"i32 {lane}")
+            self.pairs[a] = (sin, cos)
+        return self.pairs[a]
 
     def libm(self, name: str, *args: str) -> str:
         """The C library's `name` per point: what Python's math module calls."""
@@ -159,7 +177,9 @@ RULES: dict[str, Callable[..., str]] = {
     "div": lambda b, x, y: b.op("fdiv", x, y),
     "pow": _pow,
     "neg": lambda b, x: b.emit(f"fneg {b.vec} {x}"),
-    "sin": _libm("sin"), "cos": _libm("cos"), "tan": _libm("tan"),
+    "sin": lambda b, x: b.sincos(x)[0] if x in b.paired else b.libm("sin", x),
+    "cos": lambda b, x: b.sincos(x)[1] if x in b.paired else b.libm("cos", x),
+    "tan": _libm("tan"),
     "asin": _libm("asin"), "acos": _libm("acos"), "atan": _libm("atan"),
     "sinh": _libm("sinh"), "cosh": _libm("cosh"), "tanh": _libm("tanh"),
     "exp": _libm("exp"), "log": _libm("log"),
@@ -188,12 +208,16 @@ def body(layout: Layout, width: int, value_of: dict) -> Body:
     b = Body(width)
     for s, v in layout.constants.items():
         value_of.setdefault(s, b.const(v))
+    taken = [{ins.args[0] for ins in layout.steps if ins.op == op} for op in ("sin", "cos")]
+    b.paired.update(value_of[s] for s in taken[0] & taken[1] if s in value_of)
     for ins in layout.steps:
         args = [value_of[a] for a in ins.args]
         if ins.op == "pow":
             value_of[ins.out] = _pow(b, *args, layout.constants.get(ins.args[1]))
         else:
             value_of[ins.out] = RULES[ins.op](b, *args)
+        if ins.out in taken[0] & taken[1]:
+            b.paired.add(value_of[ins.out])
     return b
 
 
@@ -226,6 +250,7 @@ def _prologue(layout: Layout, w: int, value_of: dict) -> list[str]:
     for k, _ in enumerate(layout.sums):
         head += [f"  %u{k}.p = getelementptr ptr, ptr %sums, i64 {k}", f"  %u{k} = load ptr, ptr %u{k}.p",
                  f"  %buf{k} = alloca [{CHUNK} x double], align 64"]
+    head += ["  %sinp = alloca double", "  %cosp = alloca double"]  # sincos's results
     return head + ["  %any = icmp slt i64 %start, %stop", "  br i1 %any, label %chunk, label %exit"]
 
 
@@ -277,7 +302,9 @@ def _chunk_end(layout: Layout) -> list[str]:
 def _declarations(b: Body) -> list[str]:
     lines = ["declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"]
     for name, arity in sorted(b.calls):
-        if arity < 0:
+        if arity == -2:
+            lines.append(f"declare void @{name}(double, ptr, ptr)")
+        elif arity < 0:
             lines.append(f"declare {b.vec} @{name}({b.vec})")
         else:
             lines.append(f"declare double @{name}({', '.join(['double'] * arity)})")
