@@ -184,7 +184,8 @@ def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, p
     first use and kept in `plans`."""
     if key not in plans:
         plans[key] = make()
-    p, name = plans[key], choose(options.backend, math.prod(points))
+    p = plans[key]
+    name = choose(options.backend, math.prod(points), p.program)
     if (key, name) not in plans:
         plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
     return p.run(args, points, plans[key, name], options)

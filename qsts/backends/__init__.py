@@ -17,6 +17,7 @@ against the interpreter.
 """
 from __future__ import annotations
 
+from ..program import Program
 from . import array, interpret, native, objects
 
 ARRAY_BACKENDS = {
@@ -29,13 +30,49 @@ ARRAY_BACKENDS = {
 # costs no compile, and below this the fused loop saves under ~0.1 ms a call.
 AUTO_POINTS = 1 << 16
 
+# Nanoseconds per point on one core: (native, numpy) for each function; the
+# native backend calls the C library per point (bit for bit the scalar
+# program's), numpy runs SIMD loops for most. Measured on x86-64 with AVX-512 by
+# `python benchmarks/native_math.py`; an operator not listed costs BASIC.
+COSTS = {
+    "sin": (8.5, 9.0), "cos": (8.3, 8.7), "tan": (9.2, 1.8), "asin": (10.7, 1.7), "acos": (10.9, 1.9),
+    "atan": (8.1, 1.7), "sinh": (11.5, 1.6), "cosh": (8.4, 1.4), "tanh": (11.8, 2.1), "exp": (4.2, 1.5),
+    "log": (3.5, 1.2), "pow": (10.8, 3.2), "atan2": (15.2, 3.2), "sigmoid": (4.3, 2.1), "softplus": (9.9, 14.3),
+}
+BASIC = (0.05, 0.5)  # + - * / and the rest: a register op against a pass over a cached block
+SINCOS = 11.2        # native sin and cos of one argument, together
 
-def choose(backend: str, n: int) -> str:
-    """The row of ARRAY_BACKENDS that runs a call of n points, for `backend`
-    ("auto", "native" or "numpy"; see `qsts.options`)."""
-    if backend == "auto":
-        return "native" if n >= AUTO_POINTS and objects.available() else "numpy"
-    return backend
+
+def choose(backend: str, n: int, program: Program | None = None) -> str:
+    """The row of ARRAY_BACKENDS that runs a call of n points of `program`, for
+    `backend` ("auto", "native" or "numpy"; see `qsts.options`). "auto" takes
+    native for big calls where llvmlite is installed, unless the C library's
+    functions would make the program slower there than numpy's SIMD loops."""
+    if backend != "auto":
+        return backend
+    if n < AUTO_POINTS or not objects.available():
+        return "numpy"
+    native, numpy = estimate(program) if program is not None else (0.0, 1.0)
+    return "native" if native <= numpy else "numpy"
+
+
+def estimate(program: Program) -> tuple[float, float]:
+    """Nanoseconds per point of `program`'s instructions on each backend (COSTS),
+    as native runs them: x^2 is x*x, and a sin and a cos of one argument are one
+    sincos (SINCOS) in place of the two."""
+    constants = dict(program.constants)
+    sines = {ins.args[0] for ins in program.instructions if ins.op == "sin"}
+    cosines = {ins.args[0] for ins in program.instructions if ins.op == "cos"}
+    native = numpy = 0.0
+    for ins in program.instructions:
+        if ins.op == "pow" and constants.get(ins.args[1]) == 2.0:
+            a, b = BASIC
+        else:
+            a, b = COSTS.get(ins.op, BASIC)
+        if ins.op in ("sin", "cos") and ins.args[0] in sines & cosines:
+            a = SINCOS / 2
+        native, numpy = native + a, numpy + b
+    return native, numpy
 
 
 def require(backend: str) -> None:
