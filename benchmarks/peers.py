@@ -362,6 +362,40 @@ def compile_times(text):
     return e, rows
 
 
+NATIVE_FIRST = """
+import sys, time
+t0 = time.perf_counter()
+import numpy as np, qsts
+text, backend, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+f = qsts.compile(text, backend=backend)
+args = [np.linspace(0.1, 0.9, n) for _ in f.variables]
+t1 = time.perf_counter()
+f.value_and_grad(**dict(zip(f.variables, args)))
+t2 = time.perf_counter()
+print(t2 - t1, t2 - t0)
+"""
+
+
+def native_compile_times(exprs, n=4096):
+    """First array call in a new process: numpy; native with an empty kernel
+    cache (LLVM compiles); native again (the kernel comes from the disk cache).
+    Returns {name: (numpy, miss, hit)}, each (first call, import to first result) in seconds."""
+    import subprocess
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "QSTS_CACHE_DIR": cache}
+        for name, text in exprs.items():
+            runs = []
+            for backend in ("numpy", "native", "native"):
+                done = subprocess.run([sys.executable, "-c", NATIVE_FIRST, text, backend, str(n)], env=env,
+                                      capture_output=True, text=True, check=True)
+                runs.append(tuple(map(float, done.stdout.split())))
+            out[name] = tuple(runs)
+    return out
+
+
 def memory(n):
     text = REFERENCE["mixed"]
     f = qsts.compile(text)
@@ -405,6 +439,17 @@ def main() -> None:
         q = rows["qsts parse+diff+generate+first call"]
         for k, t in rows.items():
             print(f"- {k}: {fmt(t)}" + ("" if t is q else f" ({t / q:.3g}x qsts)"))
+    if "compile" in sections:
+        print("\n## First array call in a new process (4,096 points; LLVM compile, and the disk cache)\n")
+        print("| | " + " | ".join(exprs) + " |\n" + "|---" * (len(exprs) + 1) + "|")
+        times = native_compile_times(exprs)
+        for k, label in enumerate(["numpy", "native, empty cache", "native, cached"]):
+            print(f"| {label}: first call (import to result) | "
+                  + " | ".join(f"{fmt(t[k][0])} ({fmt(t[k][1])})" for t in times.values()) + " |")
+        print("| native compile (empty cache - cached) | "
+              + " | ".join(fmt(t[1][0] - t[2][0]) for t in times.values()) + " |")
+        print("| cached native - numpy, import to result | "
+              + " | ".join(fmt(t[2][1] - t[0][1]) for t in times.values()) + " |")
     if "point" in sections:
         table("Value and gradient at one point (time per call)", one_point(exprs))
     if "many" in sections:

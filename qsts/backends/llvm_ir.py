@@ -99,27 +99,18 @@ class Body:
         """sin(a) and cos(a) from one C library `sincos` per point (the same bits
         as sin and cos: glibc computes them with the same code), once per `a`."""
         if a not in self.pairs:
-            self.calls.add(("sincos", -2))
-            sin = cos = "poison"
-            for lane in range(self.width):
-                x = self.emit(f"extractelement {self.vec} {a}, i32 {lane}")
-                self.lines.append(f"  call void @sincos(double {x}, ptr %sinp, ptr %cosp) #0")
-                sin = self.emit(f"insertelement {self.vec} {sin}, double {self.emit('load double, ptr %sinp')}, "
-                                f"i32 {lane}")
-                cos = self.emit(f"insertelement {self.vec} {cos}, double {self.emit('load double, ptr %cosp')}, "
-                                f"i32 {lane}")
-            self.pairs[a] = (sin, cos)
+            self.calls.add(("sincos", 1))
+            both = self.emit(f"call {{{self.vec}, {self.vec}}} @v.sincos({self.vec} {a})")
+            self.pairs[a] = (self.emit(f"extractvalue {{{self.vec}, {self.vec}}} {both}, 0"),
+                             self.emit(f"extractvalue {{{self.vec}, {self.vec}}} {both}, 1"))
         return self.pairs[a]
 
     def libm(self, name: str, *args: str) -> str:
-        """The C library's `name` per point: what Python's math module calls."""
+        """The C library's `name` per point: what Python's math module calls. The
+        body calls a helper that loops over the lanes (`_helpers`), so the IR, and
+        the compile time, grow by one call per use, not by one per lane."""
         self.calls.add((name, len(args)))
-        result = "poison"
-        for lane in range(self.width):
-            scalars = [self.emit(f"extractelement {self.vec} {a}, i32 {lane}") for a in args]
-            value = self.emit(f"call double @{name}({', '.join('double ' + s for s in scalars)}) #0")
-            result = self.emit(f"insertelement {self.vec} {result}, double {value}, i32 {lane}")
-        return result
+        return self.emit(f"call {self.vec} @v.{name}({', '.join(f'{self.vec} {x}' for x in args)})")
 
 
 def _pow(b: Body, x: str, y: str, y_const) -> str:
@@ -250,7 +241,6 @@ def _prologue(layout: Layout, w: int, value_of: dict) -> list[str]:
     for k, _ in enumerate(layout.sums):
         head += [f"  %u{k}.p = getelementptr ptr, ptr %sums, i64 {k}", f"  %u{k} = load ptr, ptr %u{k}.p",
                  f"  %buf{k} = alloca [{CHUNK} x double], align 64"]
-    head += ["  %sinp = alloca double", "  %cosp = alloca double"]  # sincos's results
     return head + ["  %any = icmp slt i64 %start, %stop", "  br i1 %any, label %chunk, label %exit"]
 
 
@@ -302,15 +292,42 @@ def _chunk_end(layout: Layout) -> list[str]:
 def _declarations(b: Body) -> list[str]:
     lines = ["declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"]
     for name, arity in sorted(b.calls):
-        if arity == -2:
-            lines.append(f"declare void @{name}(double, ptr, ptr)")
-        elif arity < 0:
+        if arity < 0:
             lines.append(f"declare {b.vec} @{name}({b.vec})")
         else:
-            lines.append(f"declare double @{name}({', '.join(['double'] * arity)})")
+            lines += _helper(b.width, name, arity)
     # nobuiltin: LLVM must not rewrite a C library call (pow(2, x) into exp2(x), say)
-    lines.append("attributes #0 = { nobuiltin }")
-    return lines
+    return lines + ["attributes #0 = { nobuiltin }", "attributes #1 = { noinline }"]
+
+
+def _helper(w: int, name: str, arity: int) -> list[str]:
+    """`@v.name`: the C library's `name` on each lane of its vector arguments
+    (for sincos, both results as a pair of vectors)."""
+    vec = f"<{w} x double>"
+    params = ", ".join(f"{vec} %x{k}" for k in range(arity))
+    if name == "sincos":
+        lines = ["declare void @sincos(double, ptr, ptr)",
+                 f"define internal {{{vec}, {vec}}} @v.sincos({params}) #1 {{", "  %sp = alloca double",
+                 "  %cp = alloca double"]
+        sin = cos = "poison"
+        for lane in range(w):
+            lines += [f"  %a{lane} = extractelement {vec} %x0, i32 {lane}",
+                      f"  call void @sincos(double %a{lane}, ptr %sp, ptr %cp) #0",
+                      f"  %s{lane} = load double, ptr %sp", f"  %c{lane} = load double, ptr %cp",
+                      f"  %S{lane} = insertelement {vec} {sin}, double %s{lane}, i32 {lane}",
+                      f"  %C{lane} = insertelement {vec} {cos}, double %c{lane}, i32 {lane}"]
+            sin, cos = f"%S{lane}", f"%C{lane}"
+        return lines + [f"  %p = insertvalue {{{vec}, {vec}}} poison, {vec} {sin}, 0",
+                        f"  %q = insertvalue {{{vec}, {vec}}} %p, {vec} {cos}, 1", f"  ret {{{vec}, {vec}}} %q", "}"]
+    lines = [f"declare double @{name}({', '.join(['double'] * arity)})",
+             f"define internal {vec} @v.{name}({params}) #1 {{"]
+    result = "poison"
+    for lane in range(w):
+        lines += [f"  %a{k}.{lane} = extractelement {vec} %x{k}, i32 {lane}" for k in range(arity)]
+        lines += [f"  %y{lane} = call double @{name}({', '.join(f'double %a{k}.{lane}' for k in range(arity))}) #0",
+                  f"  %r{lane} = insertelement {vec} {result}, double %y{lane}, i32 {lane}"]
+        result = f"%r{lane}"
+    return lines + [f"  ret {vec} {result}", "}"]
 
 
 # numpy's pairwise sum of n doubles (numpy/_core/src/umath/loops_utils.h.src):
