@@ -9,13 +9,14 @@ kept between calls, so no result can go stale.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from . import values as V
 from .backends import ARRAY_BACKENDS, interpret
-from .backends.scalar import Pack, keyword_entry, scalar_function
+from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
 from .errors import InputValueError, QstsError, UnknownVariableError
 from .expression import Expression, parse
@@ -61,13 +62,14 @@ def _plan(e: Expression, signature: tuple[bool, ...], wrt: tuple[str, ...] | Non
 
 
 class Compiled:
-    """One program, its scalar function and source, and its keyword fast path
-    `entry(**values)`, whose result `pack` lays out (`slow` takes every other call)."""
+    """One program, its scalar function and source, and its fast paths
+    `entry(*args, **values)`, whose result `pack` lays out (`slow(args, values)`
+    takes every other call)."""
 
     def __init__(self, roots, inputs: Sequence[str], pack: Pack | None = None, slow=None):
         self.program: Program = compile_program(roots, inputs)
         self.scalar, self.source = scalar_function(self.program)
-        self.entry = keyword_entry(self.program, self.scalar.safe, slow, pack) if pack else None
+        self.entry = call_entry(self.program, self.scalar.safe, slow, pack) if pack else None
 
 
 def _by_name(index: Sequence[int], texts: Sequence[str]) -> str:
@@ -76,19 +78,33 @@ def _by_name(index: Sequence[int], texts: Sequence[str]) -> str:
     return "{" + ", ".join(f"N{i}: {t}" for i, t in zip(index, texts)) + "}"
 
 
+class _Entry(property):
+    """A `__call__` that is an attribute of each instance (the generated entry):
+    Python's call finds it on the class, and property's getter, in C, hands
+    over the instance's entry, with no Python frame between. A call of the
+    descriptor itself (`Function.__call__(f, ...)`, `inspect.signature`) runs it too."""
+
+    def __call__(self, instance, /, *args, **values):
+        return self.fget(instance)(*args, **values)
+
+
 class Function:
     """A compiled expression. Build with `qsts.compile`.
 
-    `f(**values)`, `f.grad(**values)` and `f.value_and_grad(**values)` take one
-    number or array per variable; with numbers they run generated straight-line
-    Python, with arrays the blocked numpy backend. `f.wrt` names the variables
-    the gradient is taken for (all of them unless `compile(..., wrt=...)` says);
-    the others are data, held as given.
+    `f(...)`, `f.grad(...)`, `f.value_and_grad(...)` and `f.hessian(...)` take
+    one number or array per variable, by position in `f.variables` order, by
+    keyword, or both (`f(1.0, y=2.0)`). With floats they run generated
+    straight-line Python, with arrays the blocked numpy backend; one float per
+    variable, all by position or all by keyword, is the fastest call. `f.wrt`
+    names the variables the gradient is taken for (all of them unless
+    `compile(..., wrt=...)` says); the others are data, held as given.
 
-    >>> import qsts
+    >>> import qsts, numpy as np
     >>> f = qsts.compile("(x+y)+x*(x+y)")
-    >>> f(x=1, y=2), f.grad(x=1, y=2)
-    (6.0, {'x': 5.0, 'y': 2.0})
+    >>> f(1.0, 2.0), f(x=1, y=2), f.grad(1.0, y=2.0)
+    (6.0, 6.0, {'x': 5.0, 'y': 2.0})
+    >>> f(np.array([1.0, 2.0]), 2.0).tolist()
+    [6.0, 12.0]
     """
 
     def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None,
@@ -102,6 +118,7 @@ class Function:
         self.variables: tuple[str, ...] = expression.variables
         self.wrt: tuple[str, ...] = self.variables if wrt is None else _wrt(wrt, self.variables)
         self._value = self._hess = None
+        self._call = self._first_call  # becomes the value's generated entry on the first call
         self._plans: dict = {}  # (with gradient, signature) -> (Plan, backend)
         grads = [p.node for p in expression.partials(frozenset(), self.wrt)]
         index = [self.variables.index(v) for v in self.wrt]
@@ -109,8 +126,8 @@ class Function:
                               lambda o: f"({o[0]}, {_by_name(index, o[1:])})", self._slow_value_and_grad)
         # The public methods are the generated entries themselves: one call, no wrapper.
         self.value_and_grad = self._both.entry
-        self.grad = keyword_entry(self._both.program, self._both.scalar.safe, self._slow_grad,
-                                  lambda o: _by_name(index, o[1:]))
+        self.grad = call_entry(self._both.program, self._both.scalar.safe, self._slow_grad,
+                               lambda o: _by_name(index, o[1:]))
 
     @property
     def source(self) -> str:
@@ -122,16 +139,19 @@ class Function:
         """The flat program of value and gradient (scalar inputs)."""
         return self._both.program
 
-    def __call__(self, /, **values):
-        """The value at `values` (numbers, or arrays evaluated pointwise)."""
-        return self._value_compiled().entry(**values)
+    __call__ = _Entry(operator.attrgetter("_call"), doc="f(*args, **values): the value at `args` "
+                      "(in `variables` order) and `values` (numbers, or arrays evaluated pointwise).")
+
+    def _first_call(self, /, *args, **values):
+        self._call = self._value_compiled().entry
+        return self._call(*args, **values)
 
     def _value_compiled(self) -> Compiled:
         if self._value is None:
             self._value = Compiled([self.expression.root], self.variables, lambda o: o[0], self._slow_value)
         return self._value
 
-    def hessian(self, /, **values) -> np.ndarray:
+    def hessian(self, /, *args, **values) -> np.ndarray:
         """Second partials as an (n, n) array in `variables` order (scalar inputs)."""
         n = len(self.variables)
         upper = [(i, j) for i in range(n) for j in range(i, n)]
@@ -139,7 +159,7 @@ class Function:
             grads = self.expression.gradient()
             second = [partials(grads[i].root, [self.variables[j]])[0].node for i, j in upper]
             self._hess = Compiled(second, self.variables)
-        args = self._args(values)
+        args = self._args(args, values)
         if any(isinstance(a, np.ndarray) for a in args):
             raise InputValueError("hessian takes scalar values")
         h = np.empty((n, n))
@@ -147,24 +167,24 @@ class Function:
             h[i, j] = h[j, i] = v
         return h
 
-    # The checked paths: ints, arrays, missing or unknown names.
-    def _slow_value(self, values: dict):
-        return self._run(False, values)[0]
+    # The checked paths: ints, arrays, a mix of positions and keywords, missing or unknown names.
+    def _slow_value(self, args: tuple, values: dict):
+        return self._run(False, args, values)[0]
 
-    def _slow_value_and_grad(self, values: dict):
-        value, *grads = self._run(True, values)
+    def _slow_value_and_grad(self, args: tuple, values: dict):
+        value, *grads = self._run(True, args, values)
         return value, dict(zip(self.wrt, grads))
 
-    def _slow_grad(self, values: dict):
-        return self._slow_value_and_grad(values)[1]
+    def _slow_grad(self, args: tuple, values: dict):
+        return self._slow_value_and_grad(args, values)[1]
 
     # ------------------------------------------------------------ mechanism
-    def _args(self, values: dict) -> list:
-        env = V.bind(self.variables, values)
+    def _args(self, args: tuple, values: dict) -> list:
+        env = V.bind(self.variables, values, args)
         return [env[n] for n in self.variables]
 
-    def _run(self, grad: bool, values: dict) -> list:
-        args = self._args(values)
+    def _run(self, grad: bool, args: tuple, values: dict) -> list:
+        args = self._args(args, values)
         signature = V.signature(args)
         if not any(signature):
             return list((self._both if grad else self._value_compiled()).scalar(*args))
@@ -206,11 +226,12 @@ class VectorFunction:
     """Several expressions over the union of their variables (in order of first
     appearance), compiled into one program each for the outputs and for the
     Jacobian, so subexpressions shared between outputs are computed once.
-    Build with `qsts.compile([...])`.
+    Build with `qsts.compile([...])`. Calls take values by position (in
+    `variables` order) and by keyword, as `Function`'s do.
 
     >>> import qsts
     >>> f = qsts.compile(["x*y", "x+z"])
-    >>> f.variables, f(x=1, y=2, z=3).tolist()
+    >>> f.variables, f(1, 2, z=3).tolist()
     (('x', 'y', 'z'), [2.0, 4.0])
     >>> f.jacobian(x=1, y=2, z=3).shape
     (2, 3)
@@ -225,16 +246,16 @@ class VectorFunction:
         jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
         self._jacobian = Compiled(jacobian, self.variables)
 
-    def __call__(self, /, **values) -> np.ndarray:
+    def __call__(self, /, *args, **values) -> np.ndarray:
         """The outputs: shape (outputs,), or (outputs, *shape) with arrays."""
-        return self._run(self._values, values, (len(self.expressions),))
+        return self._run(self._values, args, values, (len(self.expressions),))
 
-    def jacobian(self, /, **values) -> np.ndarray:
+    def jacobian(self, /, *args, **values) -> np.ndarray:
         """Partials: shape (outputs, variables), or (outputs, variables, *shape) with arrays."""
-        return self._run(self._jacobian, values, (len(self.expressions), len(self.variables)))
+        return self._run(self._jacobian, args, values, (len(self.expressions), len(self.variables)))
 
-    def _run(self, compiled: Compiled, values: dict, lead: tuple) -> np.ndarray:
-        env = V.bind(self.variables, values)
+    def _run(self, compiled: Compiled, args: tuple, values: dict, lead: tuple) -> np.ndarray:
+        env = V.bind(self.variables, values, args)
         args = [env[v] for v in self.variables]
         signature = V.signature(args)
         if not any(signature):

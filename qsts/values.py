@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
+from .errors import (ArgumentError, InputValueError, MissingVariableError, QstsError, ReservedNameError,
+                     UnknownVariableError)
 from .expression import Expression
 from .ops import CONSTANTS, FUNCTIONS, RESERVED
 from .shapes import check
@@ -54,8 +55,11 @@ def check_names(names, what: str = "") -> None:
             raise ReservedNameError(f"{lead}'{name}' is {kind} name, not a variable; rename it")
 
 
-def bind(variables: Sequence[str], values: Mapping[str, object]) -> dict:
-    """`values` checked against the names `variables` and coerced, in that order."""
+def bind(variables: Sequence[str], values: Mapping[str, object], args: Sequence = ()) -> dict:
+    """`values` checked against the names `variables` and coerced, in that order;
+    `args` are values by position, in `variables` order."""
+    if args:
+        values = positional(variables, args, values)
     check_names(values)
     missing = [v for v in variables if v not in values]
     if missing:
@@ -68,6 +72,19 @@ def bind(variables: Sequence[str], values: Mapping[str, object]) -> dict:
         raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
                                    f"(its variables: {known})")
     return {k: coerce(k, values[k]) for k in variables}
+
+
+def positional(variables: Sequence[str], args: Sequence, values: Mapping[str, object]) -> dict:
+    """The keyword `values` with `args` bound to `variables` by position, or an
+    `ArgumentError` for too many of them or a variable given both ways."""
+    if len(args) > len(variables):
+        raise ArgumentError(f"{len(args)} values by position, but the expression has {len(variables)} "
+                            f"variable{'' if len(variables) == 1 else 's'} ({', '.join(variables) or 'none'})")
+    named = dict(zip(variables, args))
+    twice = [k for k in named if k in values]
+    if twice:
+        raise ArgumentError(f"{', '.join(map(repr, twice))} given both by position and by keyword")
+    return {**named, **values}
 
 
 def coerce(name: str, value) -> float | np.ndarray:
