@@ -195,7 +195,7 @@ class Function:
 
     def _slow_grad(self, args: tuple, values: dict):
         values, out = _split_out(self.variables, values)
-        buffers = None if out is None else [("", None), *_dict_buffers("out", out, self.wrt)]
+        buffers = None if out is None else [(None, None), *_dict_buffers("out", out, self.wrt)]  # no value buffer
         grads = self._run(True, args, values, buffers)[1:]
         return dict(zip(self.wrt, grads)) if out is None else out
 
@@ -206,7 +206,7 @@ class Function:
 
     def _run(self, grad: bool, args: tuple, values: dict, buffers: list | None = None) -> list:
         """The outputs (value, then the partials of `wrt` with `grad`), each
-        written into its buffer where `buffers` gives one ((name, array or None) each)."""
+        written into its buffer where `buffers` gives one (see `_checked`)."""
         args = self._args(args, values)
         if any(V.signature(args)):
             return self._run_points(grad, args, buffers)
@@ -259,18 +259,20 @@ def _dict_buffers(what: str, out, wrt: Sequence[str]) -> list:
 def _pair_buffers(out, wrt: Sequence[str]) -> list:
     """The buffers of value_and_grad's `out=`, a tuple (value buffer, dict of partials' buffers)."""
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise InputValueError("out= of value_and_grad must be a tuple (value buffer, dict of the partials' "
-                              f"buffers), got {type(out).__name__}")
+        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+        raise InputValueError(f"out= of value_and_grad must be a tuple (value buffer, dict of the partials' "
+                              f"buffers), got {got}")
     return [("out[0]", out[0]), *_dict_buffers("out[1]", out[1], wrt)]
 
 
 def _checked(buffers: list | None, shapes: Sequence[tuple], args: list) -> list | None:
-    """The arrays of `buffers` ((name, array or None) per output) checked against
-    the outputs' `shapes` before anything runs; inputs in `args` that overlap one
-    are replaced by copies (`values.separate`)."""
+    """The arrays of `buffers` ((name, array) per output, (None, None) where the
+    call returns no such output) checked against the outputs' `shapes` before
+    anything runs; inputs in `args` that overlap one are replaced by copies
+    (`values.separate`)."""
     if buffers is None:
         return None
-    given = [None if b is None else V.buffer(name, b, shape) for (name, b), shape in zip(buffers, shapes)]
+    given = [None if name is None else V.buffer(name, b, shape) for (name, b), shape in zip(buffers, shapes)]
     V.separate(given, args)
     return given
 
