@@ -248,8 +248,8 @@ def _dict_buffers(what: str, out, wrt: Sequence[str]) -> list:
     if not isinstance(out, Mapping):
         raise InputValueError(f"{what} must be a dict of arrays keyed by {keys}, as the gradient is; "
                               f"got {type(out).__name__}")
-    missing, extra = [w for w in wrt if w not in out], [k for k in out if k not in wrt]
-    if missing or extra:
+    if len(out) != len(wrt) or not all(w in out for w in wrt):
+        missing, extra = [w for w in wrt if w not in out], [k for k in out if k not in wrt]
         problems = ([f"no buffer for {', '.join(map(repr, missing))}"] if missing else []) + \
             ([f"{', '.join(map(repr, extra))} not in the gradient"] if extra else [])
         raise InputValueError(f"{what} must have a buffer for each of {keys}: {'; '.join(problems)}")

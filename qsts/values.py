@@ -59,6 +59,8 @@ def bind(variables: Sequence[str], values: Mapping[str, object], args: Sequence 
     """`values` checked against the names `variables` and coerced, in that order;
     `args` are values by position, in `variables` order."""
     if args:
+        if not values and len(args) == len(variables):  # all by position: only the values to check
+            return {k: coerce(k, a) for k, a in zip(variables, args)}
         values = positional(variables, args, values)
     check_names(values)
     missing = [v for v in variables if v not in values]
@@ -188,12 +190,17 @@ def separate(buffers: Sequence, args: list) -> None:
     overlaps a buffer by a copy, so writing the result cannot change an input
     still to be read (numpy's ufuncs make `out=` over an input correct too)."""
     given = [b for b in buffers if b is not None]
-    for i, b in enumerate(given):
-        if any(np.may_share_memory(b, c) for c in given[:i]):
-            raise InputValueError("out= buffers overlap one another; pass a separate array for each result")
+    overlap = np.may_share_memory  # plain loops: this runs on every call with out=
+    for i in range(1, len(given)):
+        for j in range(i):
+            if overlap(given[i], given[j]):
+                raise InputValueError("out= buffers overlap one another; pass a separate array for each result")
     for k, a in enumerate(args):
-        if isinstance(a, np.ndarray) and any(np.may_share_memory(a, b) for b in given):
-            args[k] = a.copy()
+        if isinstance(a, np.ndarray):
+            for b in given:
+                if overlap(a, b):
+                    args[k] = a.copy()
+                    break
 
 
 def targets(buffers: Sequence, points: tuple) -> list:

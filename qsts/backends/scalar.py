@@ -84,8 +84,9 @@ def entry_source(program: Program, pack: Pack) -> str:
     read), or by keyword (`entry(x=1.0, y=2.0)`: unpacked by the names N0, N1,
     ..., closure cells, never text in the code). Anything else (a mix, a
     missing or extra value, an int, an array, `out=`) goes to SLOW(args, V),
-    the checked path, with the positional values given (M marks those not
-    given: positional values are a prefix). `pack` lays the result out from
+    the checked path, with the positional values given (through GIVEN, which
+    drops the parameters' default M from the positional ones: the values not
+    given are a suffix). `pack` lays the result out from
     the outputs' texts, naming variable i as `Ni`. Everything the body calls is
     a closure cell too: faster to reach than globals.
     """
@@ -99,9 +100,9 @@ def entry_source(program: Program, pack: Pack) -> str:
     given = f"({params}, *A)"
     body = ["    if A or V: return SLOW(A, V)"] if not n else [
         f"    if len(V) != {n}:",  # not every variable by keyword: every one by position, or the checked path
-        f"        if V or A or {floats}: return SLOW({given}, V)",
+        f"        if V or A or {floats}: return GIVEN({given}, V)",
         "    else:",
-        f"        if s0 is not M: return SLOW({given}, V)",
+        f"        if s0 is not M: return GIVEN({given}, V)",
         "        try:",
         *[f"            s{i} = V[N{i}]" for i in range(n)],
         "        except KeyError:",
@@ -117,7 +118,7 @@ def entry_source(program: Program, pack: Pack) -> str:
         f"    return {fast_pack}",
     ]
     code = "\n".join(body)
-    cells = sorted({"SAFE", "SLOW", "T", "F", "M", *(f"N{i}" for i in range(n)),
+    cells = sorted({"SAFE", "SLOW", "T", "F", *(("M", "GIVEN") if n else ()), *(f"N{i}" for i in range(n)),
                     *(w for w in ("INF", "NAN") if w in code),
                     *(f"f_{op}" for op in OPS if f"f_{op}(" in code)})
     signature = "".join(f"s{i}=M, " for i in range(n)) + ("/, " if n else "") + "*A, **V"
@@ -162,10 +163,13 @@ def call_entry(program: Program, safe: Callable, slow: Callable, pack: Pack) -> 
     make = _define(source, "make")
     ns = _namespace()
 
-    def checked(args: tuple, values: dict):
-        return slow(tuple(a for a in args if a is not MISSING), values)
+    def given(args: tuple, values: dict):
+        count = len(args)
+        while count and args[count - 1] is MISSING:  # the values not given are a suffix
+            count -= 1
+        return slow(args[:count], values)
 
-    cells = {"SAFE": safe, "SLOW": checked, "T": type, "F": float, "M": MISSING,
+    cells = {"SAFE": safe, "SLOW": slow, "GIVEN": given, "T": type, "F": float, "M": MISSING,
              **{f"N{i}": name for i, name in enumerate(program.inputs)}}
     wanted = make.__code__.co_varnames[:make.__code__.co_argcount]
     return make(**{k: cells[k] if k in cells else ns[k] for k in wanted})
