@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import qsts
+from qsts import optimize
 from qsts.backends import ARRAY_BACKENDS
 from qsts.function import plan
 from conftest import examples
@@ -378,3 +379,33 @@ def test_out_holds_the_fresh_results_bit_for_bit(expr, point):
     assert all(np.array_equal(out[1][k], g[k], equal_nan=True) for k in g)
     buf = np.empty(np.shape(value))
     assert f(*args, out=buf) is buf and np.array_equal(buf, f(*args), equal_nan=True)
+
+
+# ---------------------------------------------------------------- the optimizer's calls
+
+def test_minimize_with_kept_buffers_is_minimize_without(monkeypatch):
+    """Large array parameters: steps reuse out= buffers, and take the very steps
+    fresh arrays give. The minimum of (x-t)^2 + 0.1*x^2 is x = t/1.1, which a
+    gradient step of 0.4 (x <- 0.12*x + 0.8*t) reaches to rounding in 40."""
+    n = optimize.KEEP_BUFFERS
+    t = np.random.default_rng(3).normal(size=n)
+    runs = {}
+    for keep in (n, 2 * n + 1):  # the second never keeps buffers
+        monkeypatch.setattr(optimize, "KEEP_BUFFERS", keep)
+        runs[keep] = qsts.minimize("(x - t)^2 + 0.1*x^2", x0={"x": np.zeros(n)}, data={"t": t}, max_iter=40,
+                                   method="gd", lr=0.4, line_search=False, gtol=0.0)
+    kept, fresh = runs[n], runs[2 * n + 1]
+    assert same(kept.x["x"], fresh.x["x"]) and kept.history == fresh.history and kept.nfev == fresh.nfev
+    assert np.allclose(kept.x["x"], t / 1.1, rtol=0, atol=1e-12)
+    named_out = qsts.minimize("(out - t)^2", x0={"out": np.zeros(n)}, data={"t": t}, max_iter=5, method="gd",
+                              lr=0.5, line_search=False)  # out= is the variable: no buffers
+    assert np.array_equal(named_out.x["out"], t)
+
+
+def test_scipy_objective_calls_by_position_with_data_between_parameters():
+    """The data may sit between the parameters in the expression's order."""
+    t = np.array([0.0, 1.0, 2.0])
+    obj = qsts.ScipyObjective("mean((a*t + b - y)^2)", variables=["b", "a"], data={"t": t, "y": 2 * t + 1})
+    assert obj.fun([1.0, 2.0]) == 0.0 and obj.jac([1.0, 2.0]).tolist() == [0.0, 0.0]
+    # at (b, a) = (0, 2) the residuals are -1: d/db = mean(-2) = -2, d/da = mean(-2t) = -2
+    assert obj.fun([0.0, 2.0]) == 1.0 and obj.jac([0.0, 2.0]).tolist() == [-2.0, -2.0]
