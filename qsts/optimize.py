@@ -123,6 +123,7 @@ class _Problem:
         self.shapes = [np.shape(start[k]) for k in self.names]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.x0 = np.concatenate([np.ravel(start[k]) for k in self.names]) if self.names else np.zeros(0)
+        self.scalars = all(shape == () for shape in self.shapes)  # then x is the parameters, one float each
         self.nfev = 0
 
     def unflatten(self, x: np.ndarray) -> dict:
@@ -135,6 +136,8 @@ class _Problem:
     def args(self, x: np.ndarray) -> list:
         """The Function's values by position: the parameters from `x` (floats,
         and views for arrays), then the data."""
+        if self.scalars:
+            return x.tolist() + self.fixed
         args, i = [], 0
         for shape, n in zip(self.shapes, self.sizes):
             args.append(float(x[i]) if shape == () else x[i:i + n].reshape(shape))
@@ -149,8 +152,10 @@ class _Problem:
             self.keep("both", value, grads)
         else:
             value, grads = self.f.value_and_grad(*self.args(x), out=out)
+        if self.scalars:  # a float (or 0-d buffer) per parameter
+            return _total(value), np.array([grads[k] for k in self.names], dtype=np.float64)
         parts = [np.ravel(grads[k]) for k in self.names]
-        return float(np.sum(value)), np.concatenate(parts) if parts else np.zeros(0)
+        return _total(value), np.concatenate(parts) if parts else np.zeros(0)
 
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
@@ -160,7 +165,7 @@ class _Problem:
             self.keep("value", value)
         else:
             value = self.f(*self.args(x), out=out)
-        return float(np.sum(value))
+        return _total(value)
 
     def keep(self, key: str, value, grads: dict | None = None) -> None:
         """After the first call of `key`: buffers shaped like its results when one
@@ -175,6 +180,11 @@ class _Problem:
             self.buffers[key] = np.empty(np.shape(value))
         else:
             self.buffers[key] = (np.empty(np.shape(value)), {k: np.empty(np.shape(g)) for k, g in grads.items()})
+
+
+def _total(value) -> float:
+    """The objective: the value, summed over the points where it is an array."""
+    return value if type(value) is float else float(np.sum(value))
 
 
 # ---------------------------------------------------------------- methods
@@ -462,7 +472,7 @@ class ScipyObjective:
         if vector.shape != (len(self.variables),):
             raise InputValueError(f"the point must hold {len(self.variables)} numbers "
                                   f"({', '.join(self.variables)}), got shape {vector.shape}")
-        return [*map(float, vector), *self._problem.fixed]
+        return vector.tolist() + self._problem.fixed
 
     def fun(self, x) -> float:
         return float(self._f(*self._args(x)))
