@@ -80,8 +80,9 @@ def positional(variables: Sequence[str], args: Sequence, values: Mapping[str, ob
     """The keyword `values` with `args` bound to `variables` by position, or an
     `ArgumentError` for too many of them or a variable given both ways."""
     if len(args) > len(variables):
-        raise ArgumentError(f"{len(args)} value{'' if len(args) == 1 else 's'} by position, but the expression has {len(variables)} "
-                            f"variable{'' if len(variables) == 1 else 's'} ({', '.join(variables) or 'none'})")
+        raise ArgumentError(f"{len(args)} value{'' if len(args) == 1 else 's'} by position, but the expression "
+                            f"has {len(variables)} variable{'' if len(variables) == 1 else 's'} "
+                            f"({', '.join(variables) or 'none'})")
     named = dict(zip(variables, args))
     twice = [k for k in named if k in values]
     if twice:

@@ -85,10 +85,10 @@ def entry_source(program: Program, pack: Pack) -> str:
     ..., closure cells, never text in the code). Anything else (a mix, a
     missing or extra value, an int, an array, `out=`) goes to SLOW(args, V),
     the checked path, with the positional values given (through GIVEN, which
-    drops the parameters' default M from the positional ones: the values not
-    given are a suffix). `pack` lays the result out from
-    the outputs' texts, naming variable i as `Ni`. Everything the body calls is
-    a closure cell too: faster to reach than globals.
+    drops the parameters' default M: the values not given are a suffix).
+    `pack` lays the result out from the outputs' texts, naming variable i as
+    `Ni`. Everything the body calls is a closure cell too: faster to reach
+    than globals.
     """
     n = len(program.inputs)
     lines, names = _body(program, False, "        ")
