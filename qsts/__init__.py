@@ -5,7 +5,7 @@
 {'x': 5.0, 'y': 2.0}
 """
 from .api import check_grad, diff, evaluate, grad, hessian, jacobian, parse, to_postfix, value_and_grad
-from .errors import (ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
+from .errors import (ArgumentError, ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
                      QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
 from .expression import Expression
 from .function import Function, VectorFunction, compile
@@ -20,5 +20,5 @@ __all__ = [
     "compile", "Function", "VectorFunction", "hessian", "jacobian", "minimize", "OptimizeResult",
     "ScipyObjective",
     "QstsError", "QstsSyntaxError", "UnknownFunctionError", "ArityError", "ReservedNameError",
-    "MissingVariableError", "UnknownVariableError", "InputValueError", "MissingRuleError",
+    "MissingVariableError", "UnknownVariableError", "ArgumentError", "InputValueError", "MissingRuleError",
 ]

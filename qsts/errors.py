@@ -41,6 +41,12 @@ class UnknownVariableError(QstsError):
     """A value was given for a name the expression does not contain."""
 
 
+class ArgumentError(QstsError, TypeError):
+    """A call's arguments that do not fit the variables: more positional values
+    than variables, or a variable given both by position and by keyword. Also a
+    `TypeError`, as Python's own call errors are."""
+
+
 class InputValueError(QstsError):
     """A value that is not a real number (or array of them)."""
 

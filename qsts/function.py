@@ -8,14 +8,16 @@ kept between calls, so no result can go stale.
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Callable, NamedTuple, Sequence
+import operator
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from . import values as V
 from .backends import ARRAY_BACKENDS, choose, interpret, require
-from .backends.scalar import Pack, keyword_entry, scalar_function
+from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
 from .errors import InputValueError, QstsError, UnknownVariableError
 from .expression import Expression, parse
@@ -32,13 +34,16 @@ class Plan(NamedTuple):
     schedule: Schedule
     modes: tuple[str, ...]
 
-    def run(self, args: Sequence, points: tuple, backend=None, options: Options = Options()) -> list:
+    def run(self, args: Sequence, points: tuple, backend=None, options: Options = Options(),
+            out: Sequence | None = None) -> list:
         """The outputs for `args` (floats and arrays) over `points`; by default
-        the reference interpreter runs the program, else `backend` (built from it)."""
+        the reference interpreter runs the program, else `backend` (built from it).
+        `out` (per output, a flat float64 array of the points, or None) takes
+        the outputs over the points (`values.targets`)."""
         inputs, n = V.flatten(args, points), math.prod(points)
         if backend is None:
-            return interpret.run(self.program, self.schedule, inputs, n, self.modes)
-        return backend.run(inputs, n, self.modes, options)
+            return interpret.run(self.program, self.schedule, inputs, n, self.modes, out)
+        return backend.run(inputs, n, self.modes, options, out)
 
 
 def plan(e: Expression, signature: tuple[bool, ...], wrt: Sequence[str] | None) -> Plan:
@@ -61,13 +66,14 @@ def _plan(e: Expression, signature: tuple[bool, ...], wrt: tuple[str, ...] | Non
 
 
 class Compiled:
-    """One program, its scalar function and source, and its keyword fast path
-    `entry(**values)`, whose result `pack` lays out (`slow` takes every other call)."""
+    """One program, its scalar function and source, and its fast paths
+    `entry(*args, **values)`, whose result `pack` lays out (`slow(args, values)`
+    takes every other call)."""
 
     def __init__(self, roots, inputs: Sequence[str], pack: Pack | None = None, slow=None):
         self.program: Program = compile_program(roots, inputs)
         self.scalar, self.source = scalar_function(self.program)
-        self.entry = keyword_entry(self.program, self.scalar.safe, slow, pack) if pack else None
+        self.entry = call_entry(self.program, self.scalar.safe, slow, pack) if pack else None
 
 
 def _by_name(index: Sequence[int], texts: Sequence[str]) -> str:
@@ -76,19 +82,44 @@ def _by_name(index: Sequence[int], texts: Sequence[str]) -> str:
     return "{" + ", ".join(f"N{i}: {t}" for i, t in zip(index, texts)) + "}"
 
 
+class _Entry(property):
+    """A `__call__` that is an attribute of each instance (the generated entry):
+    Python's call finds it on the class, and property's getter, in C, hands
+    over the instance's entry, with no Python frame between. A call of the
+    descriptor itself (`Function.__call__(f, ...)`, `inspect.signature`) runs it too."""
+
+    def __call__(self, instance, /, *args, **values):
+        return self.fget(instance)(*args, **values)
+
+
 class Function:
     """A compiled expression. Build with `qsts.compile`.
 
-    `f(**values)`, `f.grad(**values)` and `f.value_and_grad(**values)` take one
-    number or array per variable; with numbers they run generated straight-line
-    Python, with arrays the blocked numpy backend. `f.wrt` names the variables
-    the gradient is taken for (all of them unless `compile(..., wrt=...)` says);
-    the others are data, held as given.
+    `f(...)`, `f.grad(...)`, `f.value_and_grad(...)` and `f.hessian(...)` take
+    one number or array per variable, by position in `f.variables` order, by
+    keyword, or both (`f(1.0, y=2.0)`). With floats they run generated
+    straight-line Python, with arrays the blocked numpy backend; one float per
+    variable, all by position or all by keyword, is the fastest call. `f.wrt`
+    names the variables the gradient is taken for (all of them unless
+    `compile(..., wrt=...)` says); the others are data, held as given.
 
-    >>> import qsts
+    `out=` takes buffers shaped like the result, writes the result into them
+    and returns them (the same objects), as numpy's ufuncs do: an array for
+    `f(...)`, a dict of arrays keyed by `f.wrt` for `f.grad(...)`, and a tuple
+    of the two for `f.value_and_grad(...)`. Each buffer is a writeable,
+    C-contiguous float64 array of its result's shape; a result that is a float
+    takes a 0-d array (`np.empty(())`), which comes back in its place. Nothing
+    is written unless every buffer fits. A buffer may be an input too
+    (`f(x, out=x)`): the input is read first. A variable named `out` keeps its
+    keyword (`f(out=1.0)` is its value), so its Function takes no buffers.
+
+    >>> import qsts, numpy as np
     >>> f = qsts.compile("(x+y)+x*(x+y)")
-    >>> f(x=1, y=2), f.grad(x=1, y=2)
-    (6.0, {'x': 5.0, 'y': 2.0})
+    >>> f(1.0, 2.0), f(x=1, y=2), f.grad(1.0, y=2.0)
+    (6.0, 6.0, {'x': 5.0, 'y': 2.0})
+    >>> buf = np.empty(2)
+    >>> f(np.array([1.0, 2.0]), 2.0, out=buf) is buf, buf.tolist()
+    (True, [6.0, 12.0])
     """
 
     def __init__(self, expression: Expression, block: int | None = None, threads: int | None = None,
@@ -103,6 +134,7 @@ class Function:
         self.variables: tuple[str, ...] = expression.variables
         self.wrt: tuple[str, ...] = self.variables if wrt is None else _wrt(wrt, self.variables)
         self._value = self._hess = None
+        self._call = self._first_call  # becomes the value's generated entry on the first call
         self._plans: dict = {}  # (with gradient, signature) -> Plan, and (that, backend name) -> backend
         grads = [p.node for p in expression.partials(frozenset(), self.wrt)]
         index = [self.variables.index(v) for v in self.wrt]
@@ -110,8 +142,8 @@ class Function:
                               lambda o: f"({o[0]}, {_by_name(index, o[1:])})", self._slow_value_and_grad)
         # The public methods are the generated entries themselves: one call, no wrapper.
         self.value_and_grad = self._both.entry
-        self.grad = keyword_entry(self._both.program, self._both.scalar.safe, self._slow_grad,
-                                  lambda o: _by_name(index, o[1:]))
+        self.grad = call_entry(self._both.program, self._both.scalar.safe, self._slow_grad,
+                               lambda o: _by_name(index, o[1:]))
 
     @property
     def source(self) -> str:
@@ -123,16 +155,19 @@ class Function:
         """The flat program of value and gradient (scalar inputs)."""
         return self._both.program
 
-    def __call__(self, /, **values):
-        """The value at `values` (numbers, or arrays evaluated pointwise)."""
-        return self._value_compiled().entry(**values)
+    __call__ = _Entry(operator.attrgetter("_call"), doc="f(*args, out=None, **values): the value at `args` "
+                      "(in `variables` order) and `values` (numbers, or arrays evaluated pointwise).")
+
+    def _first_call(self, /, *args, **values):
+        self._call = self._value_compiled().entry
+        return self._call(*args, **values)
 
     def _value_compiled(self) -> Compiled:
         if self._value is None:
             self._value = Compiled([self.expression.root], self.variables, lambda o: o[0], self._slow_value)
         return self._value
 
-    def hessian(self, /, **values) -> np.ndarray:
+    def hessian(self, /, *args, **values) -> np.ndarray:
         """Second partials as an (n, n) array in `variables` order (scalar inputs)."""
         n = len(self.variables)
         upper = [(i, j) for i in range(n) for j in range(i, n)]
@@ -140,7 +175,7 @@ class Function:
             grads = self.expression.gradient()
             second = [partials(grads[i].root, [self.variables[j]])[0].node for i, j in upper]
             self._hess = Compiled(second, self.variables)
-        args = self._args(values)
+        args = self._args(args, values)
         if any(isinstance(a, np.ndarray) for a in args):
             raise InputValueError("hessian takes scalar values")
         h = np.empty((n, n))
@@ -148,47 +183,113 @@ class Function:
             h[i, j] = h[j, i] = v
         return h
 
-    # The checked paths: ints, arrays, missing or unknown names.
-    def _slow_value(self, values: dict):
-        return self._run(False, values)[0]
+    # The checked paths: ints, arrays, a mix of positions and keywords, missing or unknown names, out=.
+    def _slow_value(self, args: tuple, values: dict):
+        values, out = _split_out(self.variables, values)
+        buffers = None if out is None else [("out", out)]
+        return self._run(False, args, values, buffers)[0]
 
-    def _slow_value_and_grad(self, values: dict):
-        value, *grads = self._run(True, values)
-        return value, dict(zip(self.wrt, grads))
+    def _slow_value_and_grad(self, args: tuple, values: dict):
+        values, out = _split_out(self.variables, values)
+        value, *grads = self._run(True, args, values, None if out is None else _pair_buffers(out, self.wrt))
+        return (value, dict(zip(self.wrt, grads))) if out is None else out
 
-    def _slow_grad(self, values: dict):
-        return self._slow_value_and_grad(values)[1]
+    def _slow_grad(self, args: tuple, values: dict):
+        values, out = _split_out(self.variables, values)
+        buffers = None if out is None else [(None, None), *_dict_buffers("out", out, self.wrt)]  # no value buffer
+        grads = self._run(True, args, values, buffers)[1:]
+        return dict(zip(self.wrt, grads)) if out is None else out
 
     # ------------------------------------------------------------ mechanism
-    def _args(self, values: dict) -> list:
-        env = V.bind(self.variables, values)
+    def _args(self, args: tuple, values: dict) -> list:
+        env = V.bind(self.variables, values, args)
         return [env[n] for n in self.variables]
 
-    def _run(self, grad: bool, values: dict) -> list:
-        args = self._args(values)
+    def _run(self, grad: bool, args: tuple, values: dict, buffers: list | None = None) -> list:
+        """The outputs (value, then the partials of `wrt` with `grad`), each
+        written into its buffer where `buffers` gives one (see `_checked`)."""
+        args = self._args(args, values)
+        if any(V.signature(args)):
+            return self._run_points(grad, args, buffers)
+        given = _checked(buffers, [()] * (1 + len(self.wrt) * grad), args)
+        outs = (self._both if grad else self._value_compiled()).scalar(*args)
+        return list(outs) if given is None else [V.place(o, b) for o, b in zip(outs, given)]
+
+    def _run_points(self, grad: bool, args: list, buffers: list | None) -> list:
         signature = V.signature(args)
-        if not any(signature):
-            return list((self._both if grad else self._value_compiled()).scalar(*args))
         env = dict(zip(self.variables, args))
         points = V.frame(self.expression, env)
-        outs = _run_arrays(self._plans, (grad, signature), lambda: plan(self.expression, signature,
-                                                                        self.wrt if grad else None),
-                           args, points, self.options)
-        return [V.value(outs[0], points)] + [V.partial(o, points, np.shape(env[v])) for v, o in zip(self.wrt, outs[1:])]
+        wrt = self.wrt if grad else ()
+        make = functools.partial(plan, self.expression, signature, wrt if grad else None)
+        shapes = [np.shape(env[v]) for v in wrt]
+        given = None if buffers is None else _checked(buffers, [points if make().schedule.out_varies[0] else (),
+                                                                  *shapes], args)
+        outs = _run_arrays(self._plans, (grad, signature), make, args, points, self.options,
+                           None if given is None else V.targets(given, points))
+        into = given or [None] * len(outs)
+        return ([V.value(outs[0], points, into[0])]
+                + [V.partial(o, points, shape, b) for o, shape, b in zip(outs[1:], shapes, into[1:])])
+
+
+# ---------------------------------------------------------------- out= buffers
+
+def _split_out(variables: Sequence[str], values: dict) -> tuple[dict, object]:
+    """`values` without `out=`, and what `out=` gave (None if nothing). A
+    variable named `out` keeps the keyword: `out=` is then its value."""
+    if "out" in variables or "out" not in values:
+        return values, None
+    values = dict(values)
+    return values, values.pop("out")
+
+
+def _dict_buffers(what: str, out, wrt: Sequence[str]) -> list:
+    """The buffers of the partials from `out` (named `what` in errors), a dict
+    with one per variable of `wrt`, as (name, array) in `wrt` order."""
+    keys = ", ".join(wrt) or "no variables"
+    if not isinstance(out, Mapping):
+        raise InputValueError(f"{what} must be a dict of arrays keyed by {keys}, as the gradient is; "
+                              f"got {type(out).__name__}")
+    if len(out) != len(wrt) or not all(w in out for w in wrt):
+        missing, extra = [w for w in wrt if w not in out], [k for k in out if k not in wrt]
+        problems = ([f"no buffer for {', '.join(map(repr, missing))}"] if missing else []) + \
+            ([f"{', '.join(map(repr, extra))} not in the gradient"] if extra else [])
+        raise InputValueError(f"{what} must have a buffer for each of {keys}: {'; '.join(problems)}")
+    return [(f"{what}[{w!r}]", out[w]) for w in wrt]
+
+
+def _pair_buffers(out, wrt: Sequence[str]) -> list:
+    """The buffers of value_and_grad's `out=`, a tuple (value buffer, dict of partials' buffers)."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+        raise InputValueError(f"out= of value_and_grad must be a tuple (value buffer, dict of the partials' "
+                              f"buffers), got {got}")
+    return [("out[0]", out[0]), *_dict_buffers("out[1]", out[1], wrt)]
+
+
+def _checked(buffers: list | None, shapes: Sequence[tuple], args: list) -> list | None:
+    """The arrays of `buffers` ((name, array) per output, (None, None) where the
+    call returns no such output) checked against the outputs' `shapes` before
+    anything runs; inputs in `args` that overlap one are replaced by copies
+    (`values.separate`)."""
+    if buffers is None:
+        return None
+    given = [None if name is None else V.buffer(name, b, shape) for (name, b), shape in zip(buffers, shapes)]
+    V.separate(given, args)
+    return given
 
 
 def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, points: tuple,
-                options: Options) -> list:
+                options: Options, out: Sequence | None = None) -> list:
     """Run the plan for `key` on the backend `options` chooses for this many
     points; the plan (from `make`) and each backend built from it are made on
-    first use and kept in `plans`."""
+    first use and kept in `plans`. `out` is `Plan.run`'s."""
     if key not in plans:
         plans[key] = make()
     p = plans[key]
     name = choose(options.backend, math.prod(points), p.program)
     if (key, name) not in plans:
         plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
-    return p.run(args, points, plans[key, name], options)
+    return p.run(args, points, plans[key, name], options, out)
 
 
 def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
@@ -210,11 +311,13 @@ class VectorFunction:
     """Several expressions over the union of their variables (in order of first
     appearance), compiled into one program each for the outputs and for the
     Jacobian, so subexpressions shared between outputs are computed once.
-    Build with `qsts.compile([...])`.
+    Build with `qsts.compile([...])`. Calls take values by position (in
+    `variables` order) and by keyword, and `out=` one buffer shaped like the
+    result, as `Function`'s do.
 
     >>> import qsts
     >>> f = qsts.compile(["x*y", "x+z"])
-    >>> f.variables, f(x=1, y=2, z=3).tolist()
+    >>> f.variables, f(1, 2, z=3).tolist()
     (('x', 'y', 'z'), [2.0, 4.0])
     >>> f.jacobian(x=1, y=2, z=3).shape
     (2, 3)
@@ -231,28 +334,34 @@ class VectorFunction:
         jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
         self._jacobian = Compiled(jacobian, self.variables)
 
-    def __call__(self, /, **values) -> np.ndarray:
-        """The outputs: shape (outputs,), or (outputs, *shape) with arrays."""
-        return self._run(self._values, values, (len(self.expressions),))
+    def __call__(self, /, *args, **values) -> np.ndarray:
+        """The outputs: shape (outputs,), or (outputs, *shape) with arrays (into `out=` if given)."""
+        return self._run(self._values, args, values, (len(self.expressions),))
 
-    def jacobian(self, /, **values) -> np.ndarray:
-        """Partials: shape (outputs, variables), or (outputs, variables, *shape) with arrays."""
-        return self._run(self._jacobian, values, (len(self.expressions), len(self.variables)))
+    def jacobian(self, /, *args, **values) -> np.ndarray:
+        """Partials: shape (outputs, variables), or (outputs, variables, *shape) with arrays
+        (into `out=` if given)."""
+        return self._run(self._jacobian, args, values, (len(self.expressions), len(self.variables)))
 
-    def _run(self, compiled: Compiled, values: dict, lead: tuple) -> np.ndarray:
-        env = V.bind(self.variables, values)
+    def _run(self, compiled: Compiled, args: tuple, values: dict, lead: tuple) -> np.ndarray:
+        values, out = _split_out(self.variables, values)
+        env = V.bind(self.variables, values, args)
         args = [env[v] for v in self.variables]
         signature = V.signature(args)
-        if not any(signature):
-            return V.stacked(compiled.scalar(*args), lead, ())
-        if any(e.reduces for e in self.expressions):
+        if any(signature) and any(e.reduces for e in self.expressions):
             raise InputValueError("compile([...]) takes scalar values when an expression has sum, mean or "
                                   "size; compile each expression on its own for arrays")
-        program, points = compiled.program, V.out_shape(env)
+        points = V.out_shape(env) if any(signature) else ()
+        given = _checked(None if out is None else [("out", out)], [lead + points], args)
+        into = None if given is None else given[0]
+        if not any(signature):
+            return V.stacked(compiled.scalar(*args), lead, (), into)
+        program = compiled.program
+        rows = None if into is None else V.rows(into, len(program.outputs), points)
         outs = _run_arrays(self._plans, (lead, signature), lambda: Plan(program, schedule(program, signature),
                                                                          (V.POINTS,) * len(program.outputs)),
-                           args, points, self.options)
-        return V.stacked(outs, lead, points)
+                           args, points, self.options, rows)
+        return V.stacked(outs, lead, points, into)
 
 
 def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None, backend: str = "auto"):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .api import compiled, parse
 from .errors import InputValueError, QstsError
+from .expression import Expression
 from .values import check_names, coerce
 
 # The defaults converge on every function of the README's table (Rosenbrock,
@@ -27,6 +28,11 @@ MOMENTUM, BETA1, BETA2, EPS = 0.9, 0.9, 0.999, 1e-8
 ARMIJO_C, SHRINK = 1e-4, 0.5
 MAX_TRIALS, MAX_SCALE = 2100, 2.0 ** 1023  # halvings span every float; doubling up to overflow
 APPROX_WOLFE_DELTA = 0.1  # Hager and Zhang's delta
+# Steps reuse out= buffers once a result has this many points: fresh arrays that
+# large are mapped and page-faulted anew by each call (4x slower at 2**18 points
+# than filling kept ones), while smaller ones come back from the allocator for
+# less than checking the buffers costs (about 8 us a call)
+KEEP_BUFFERS = 1 << 17
 INTERRUPTED = "interrupted"
 
 
@@ -80,7 +86,15 @@ def _data(data) -> Mapping:
 
 class _Problem:
     """The compiled objective over a flat parameter vector (`names`, in that
-    order); the rest held fixed at `data`."""
+    order); the rest held fixed at `data`.
+
+    The Function's variables are the parameters in `names` order, then the
+    data, so a step calls its fastest entry: values by position, all floats
+    for a problem without arrays. Where a result is a large array (array data
+    or parameters, KEEP_BUFFERS points), the first call's results give the
+    shapes of out= buffers that every later call reuses (a step consumes its
+    results before the next call).
+    """
 
     def __init__(self, expr, x0: Mapping, data: Mapping | None, names=None):
         e = parse(expr)
@@ -98,13 +112,18 @@ class _Problem:
         if missing:
             raise QstsError(f"no starting value or data for {', '.join(map(repr, missing))}")
         self.names = list(names) if names is not None else [v for v in e.variables if v in x0]
-        self.f = compiled(e, tuple(self.names))  # no partials for the data: they may be millions
+        fixed = [v for v in e.variables if v in data]
+        # no partials for the data: they may be millions
+        self.f = compiled(Expression.within(e.root, (*self.names, *fixed)), tuple(self.names))
         self.data = {k: coerce(k, v) for k, v in data.items()}  # checked and converted once, not per step
+        self.fixed = [self.data[v] for v in fixed]  # the call's values after the parameters
+        self.buffers: dict = {}  # "value", "both" -> out= buffers (None: the results need none)
 
         start = {k: coerce(k, x0[k]) for k in self.names}
         self.shapes = [np.shape(start[k]) for k in self.names]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.x0 = np.concatenate([np.ravel(start[k]) for k in self.names]) if self.names else np.zeros(0)
+        self.scalars = all(shape == () for shape in self.shapes)  # then x is the parameters, one float each
         self.nfev = 0
 
     def unflatten(self, x: np.ndarray) -> dict:
@@ -114,15 +133,58 @@ class _Problem:
             i += n
         return out
 
+    def args(self, x: np.ndarray) -> list:
+        """The Function's values by position: the parameters from `x` (floats,
+        and views for arrays), then the data."""
+        if self.scalars:
+            return x.tolist() + self.fixed
+        args, i = [], 0
+        for shape, n in zip(self.shapes, self.sizes):
+            args.append(float(x[i]) if shape == () else x[i:i + n].reshape(shape))
+            i += n
+        return args + self.fixed
+
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.nfev += 1
-        value, grads = self.f.value_and_grad(**self.unflatten(x), **self.data)
+        out = self.buffers.get("both")
+        if out is None:
+            value, grads = self.f.value_and_grad(*self.args(x))
+            self.keep("both", value, grads)
+        else:
+            value, grads = self.f.value_and_grad(*self.args(x), out=out)
+        if self.scalars:  # a float (or 0-d buffer) per parameter
+            return _total(value), np.array([grads[k] for k in self.names], dtype=np.float64)
         parts = [np.ravel(grads[k]) for k in self.names]
-        return float(np.sum(value)), np.concatenate(parts) if parts else np.zeros(0)
+        return _total(value), np.concatenate(parts) if parts else np.zeros(0)
 
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
-        return float(np.sum(self.f(**self.unflatten(x), **self.data)))
+        out = self.buffers.get("value")
+        if out is None:
+            value = self.f(*self.args(x))
+            self.keep("value", value)
+        else:
+            value = self.f(*self.args(x), out=out)
+        return _total(value)
+
+    def keep(self, key: str, value, grads: dict | None = None) -> None:
+        """After the first call of `key`: buffers shaped like its results when one
+        is an array of KEEP_BUFFERS points or more (0-d ones for its floats), else
+        None. A variable named `out` takes the keyword, so then there are none."""
+        if key in self.buffers:
+            return
+        results = [value, *(grads or {}).values()]
+        if "out" in self.f.variables or not any(np.size(r) >= KEEP_BUFFERS for r in results):
+            self.buffers[key] = None
+        elif grads is None:
+            self.buffers[key] = np.empty(np.shape(value))
+        else:
+            self.buffers[key] = (np.empty(np.shape(value)), {k: np.empty(np.shape(g)) for k, g in grads.items()})
+
+
+def _total(value) -> float:
+    """The objective: the value, summed over the points where it is an array."""
+    return value if type(value) is float else float(np.sum(value))
 
 
 # ---------------------------------------------------------------- methods
@@ -404,22 +466,23 @@ class ScipyObjective:
             raise QstsError("ScipyObjective works over one number per variable")
         return np.array(values, dtype=np.float64)
 
-    def _env(self, x) -> dict:
+    def _args(self, x) -> list:
+        """The compiled function's values by position: the point's, then the data."""
         vector = np.atleast_1d(coerce("the point", x))
         if vector.shape != (len(self.variables),):
             raise InputValueError(f"the point must hold {len(self.variables)} numbers "
                                   f"({', '.join(self.variables)}), got shape {vector.shape}")
-        return {**dict(zip(self.variables, map(float, vector))), **self._problem.data}
+        return vector.tolist() + self._problem.fixed
 
     def fun(self, x) -> float:
-        return float(self._f(**self._env(x)))
+        return float(self._f(*self._args(x)))
 
     def jac(self, x) -> np.ndarray:
-        g = self._f.grad(**self._env(x))
+        g = self._f.grad(*self._args(x))  # one float per variable: nothing to keep between calls
         return np.array([g[v] for v in self.variables])
 
     def hess(self, x) -> np.ndarray:
-        full = compiled(self._f.expression)
-        h = full.hessian(**self._env(x))
+        full = compiled(self._f.expression)  # the same variables, in the same order
+        h = full.hessian(*self._args(x))
         order = [full.variables.index(v) for v in self.variables]
         return h[np.ix_(order, order)]

@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputValueError, MissingVariableError, QstsError, ReservedNameError, UnknownVariableError
+from .errors import (ArgumentError, InputValueError, MissingVariableError, QstsError, ReservedNameError,
+                     UnknownVariableError)
 from .expression import Expression
 from .ops import CONSTANTS, FUNCTIONS, RESERVED
 from .shapes import check
@@ -54,8 +55,13 @@ def check_names(names, what: str = "") -> None:
             raise ReservedNameError(f"{lead}'{name}' is {kind} name, not a variable; rename it")
 
 
-def bind(variables: Sequence[str], values: Mapping[str, object]) -> dict:
-    """`values` checked against the names `variables` and coerced, in that order."""
+def bind(variables: Sequence[str], values: Mapping[str, object], args: Sequence = ()) -> dict:
+    """`values` checked against the names `variables` and coerced, in that order;
+    `args` are values by position, in `variables` order."""
+    if args:
+        if not values and len(args) == len(variables):  # all by position: only the values to check
+            return {k: coerce(k, a) for k, a in zip(variables, args)}
+        values = positional(variables, args, values)
     check_names(values)
     missing = [v for v in variables if v not in values]
     if missing:
@@ -68,6 +74,20 @@ def bind(variables: Sequence[str], values: Mapping[str, object]) -> dict:
         raise UnknownVariableError(f"{', '.join(repr(x) for x in extra)} not in the expression "
                                    f"(its variables: {known})")
     return {k: coerce(k, values[k]) for k in variables}
+
+
+def positional(variables: Sequence[str], args: Sequence, values: Mapping[str, object]) -> dict:
+    """The keyword `values` with `args` bound to `variables` by position, or an
+    `ArgumentError` for too many of them or a variable given both ways."""
+    if len(args) > len(variables):
+        raise ArgumentError(f"{len(args)} value{'' if len(args) == 1 else 's'} by position, but the expression "
+                            f"has {len(variables)} variable{'' if len(variables) == 1 else 's'} "
+                            f"({', '.join(variables) or 'none'})")
+    named = dict(zip(variables, args))
+    twice = [k for k in named if k in values]
+    if twice:
+        raise ArgumentError(f"{', '.join(map(repr, twice))} given both by position and by keyword")
+    return {**named, **values}
 
 
 def coerce(name: str, value) -> float | np.ndarray:
@@ -147,26 +167,94 @@ def spread(x: float, mode: str, n: int) -> float | np.ndarray:
     return x * n if mode == SUM else np.full(n, x) if mode == POINTS else x
 
 
+# ---------------------------------------------------------------- out= buffers
+# A result goes into the caller's buffer: a writeable, C-contiguous float64
+# array of the result's shape, 0-d for a float result (as numpy's ufuncs take
+# `out=np.empty(())` for a scalar). Buffers are checked before anything runs.
+
+def buffer(what: str, given, shape: tuple) -> np.ndarray:
+    """`given` checked as the buffer (named `what` in errors) of a result of `shape`."""
+    if not isinstance(given, np.ndarray) or isinstance(given, np.ma.MaskedArray):
+        raise InputValueError(f"{what} must be a numpy array, got {type(given).__name__}")
+    result = f"the result has shape {shape}" if shape else "the result is a float: pass a 0-d array, np.empty(())"
+    problem = (f"has dtype {given.dtype}; it must be float64" if given.dtype != np.float64 else
+               f"has shape {given.shape}, but {result}" if given.shape != shape else
+               "is read-only" if not given.flags.writeable else
+               "is not C-contiguous; pass np.empty(shape)" if not given.flags.c_contiguous else "")
+    if problem:
+        raise InputValueError(f"{what} {problem}")
+    return given
+
+
+def separate(buffers: Sequence, args: list) -> None:
+    """Refuse buffers that overlap one another; replace each array of `args` that
+    overlaps a buffer by a copy, so writing the result cannot change an input
+    still to be read (numpy's ufuncs make `out=` over an input correct too)."""
+    given = [b for b in buffers if b is not None]
+    overlap = np.may_share_memory  # plain loops: this runs on every call with out=
+    for i in range(1, len(given)):
+        for j in range(i):
+            if overlap(given[i], given[j]):
+                raise InputValueError("out= buffers overlap one another; pass a separate array for each result")
+    for k, a in enumerate(args):
+        if isinstance(a, np.ndarray):
+            for b in given:
+                if overlap(a, b):
+                    args[k] = a.copy()
+                    break
+
+
+def targets(buffers: Sequence, points: tuple) -> list:
+    """For the backends: per output, its buffer flattened where it has the points'
+    shape (the backend writes the points there), else None."""
+    return [b.reshape(-1) if b is not None and b.shape == points else None for b in buffers]
+
+
+def rows(into: np.ndarray, count: int, points: tuple) -> list:
+    """For the backends: `count` outputs over the points stacked in `into`, as
+    one flat row each (views: the backend writes the points there)."""
+    return list(into.reshape(count, math.prod(points)))
+
+
+def place(result, into: np.ndarray | None):
+    """`result`, or with a buffer `into`, `result` written there and `into`. A
+    result sharing memory with `into` is already there: the backend wrote it
+    (inputs that overlap a buffer were copied, so nothing else can)."""
+    if into is None:
+        return result
+    if not (isinstance(result, np.ndarray) and np.may_share_memory(result, into)):
+        into[...] = result
+    return into
+
+
 # ---------------------------------------------------------------- results
 
-def value(out, points: tuple) -> float | np.ndarray:
-    """An output as the user gets it: an array of the points' shape, or a float."""
-    return out.reshape(points) if isinstance(out, np.ndarray) else float(out)
+def value(out, points: tuple, into: np.ndarray | None = None) -> float | np.ndarray:
+    """An output as the user gets it: an array of the points' shape, or a float
+    (or either written into the buffer `into`, which comes back)."""
+    return place(out.reshape(points) if isinstance(out, np.ndarray) else float(out), into)
 
 
-def partial(out, points: tuple, shape: tuple) -> float | np.ndarray:
-    """A variable's partial as the user gets it: in the shape of its input (`shape`)."""
+def partial(out, points: tuple, shape: tuple, into: np.ndarray | None = None) -> float | np.ndarray:
+    """A variable's partial as the user gets it: in the shape of its input
+    (`shape`), or written into the buffer `into`, which comes back."""
     if not isinstance(out, np.ndarray):
-        return float(out)
+        return place(float(out), into)
     if shape == points:
-        return out.reshape(points)
+        return place(out.reshape(points), into)
     with np.errstate(all="ignore"):  # summing may overflow: IEEE, not an exception
-        return unbroadcast(out.reshape(points), points, shape)
+        return place(unbroadcast(out.reshape(points), points, shape), into)
 
 
-def stacked(outs: Sequence, lead: tuple, points: tuple) -> np.ndarray:
-    """Several outputs (floats, or arrays over the points) as one array of shape `lead + points`."""
-    return np.array(list(outs), dtype=np.float64).reshape(lead + points)
+def stacked(outs: Sequence, lead: tuple, points: tuple, into: np.ndarray | None = None) -> np.ndarray:
+    """Several outputs (floats, or arrays over the points) as one array of shape
+    `lead + points`, or written into `into` (of that shape), which comes back."""
+    if into is None:
+        return np.array(list(outs), dtype=np.float64).reshape(lead + points)
+    rows = into.reshape(len(outs), math.prod(points))
+    for row, out in zip(rows, outs):
+        place(out, row)
+    return into
 
 
 def unbroadcast(g, out_shape: tuple, shape: tuple) -> float | np.ndarray:

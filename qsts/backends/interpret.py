@@ -17,12 +17,16 @@ from ..kernels import points_sum
 from ..ops import OPS
 from ..program import Program
 from ..schedule import COUNT, OF_SCALAR, OVER_POINTS, VARYING, Schedule
-from ..values import SUM, spread
+from ..values import POINTS, SUM, spread
 
 
-def run(program: Program, plan: Schedule, inputs: Sequence, n: int, modes: Sequence[str]) -> list:
+def run(program: Program, plan: Schedule, inputs: Sequence, n: int, modes: Sequence[str],
+        out: Sequence | None = None) -> list:
     """`inputs` are floats or flat float64 arrays of length n; output k comes
-    back as `modes[k]` says (POINTS, SUM or NATURAL)."""
+    back as `modes[k]` says (POINTS, SUM or NATURAL), copied into `out[k]` (a
+    flat float64 array of length n) where that is given for an output over the
+    points, as `passes.PassBackend.run` writes it."""
+    out = [None] * len(modes) if out is None else out
     values: list = [*inputs, *[None] * (program.n_slots - len(inputs))]
     for slot, v in program.constants:
         values[slot] = v
@@ -41,12 +45,16 @@ def run(program: Program, plan: Schedule, inputs: Sequence, n: int, modes: Seque
                 values[ins.out] = row.reduction.scalar(args[0], n)
             else:
                 values[ins.out] = row.scalar(*args)
-        return [_finish(values[o], varies, mode, n, copy)
-                for o, varies, mode, copy in zip(program.outputs, plan.out_varies, modes, plan.copies)]
+        return [_finish(values[o], varies, mode, n, copy, given)
+                for o, varies, mode, copy, given in zip(program.outputs, plan.out_varies, modes, plan.copies, out)]
 
 
-def _finish(x, varies: bool, mode: str, n: int, copy: bool):
-    """Output `x` in `mode`; an array that is an input, or an earlier output, is copied."""
+def _finish(x, varies: bool, mode: str, n: int, copy: bool, given):
+    """Output `x` in `mode`; an array that is an input, or an earlier output, is
+    copied; one over the points goes into `given` if that is an array."""
+    if given is not None and (mode == POINTS or varies and mode != SUM):
+        given[...] = x
+        return given
     if not varies:
         return spread(x, mode, n)
     return points_sum(x) if mode == SUM else np.array(x) if copy else x
@@ -58,5 +66,5 @@ class Interpreter:
     def __init__(self, program: Program, schedule: Schedule):
         self.program, self.schedule = program, schedule
 
-    def run(self, inputs: Sequence, n: int, modes: Sequence[str], options=None) -> list:
-        return run(self.program, self.schedule, inputs, n, modes)
+    def run(self, inputs: Sequence, n: int, modes: Sequence[str], options=None, out: Sequence | None = None) -> list:
+        return run(self.program, self.schedule, inputs, n, modes, out)

@@ -66,15 +66,29 @@ def scalar_source(program: Program, safe: bool) -> str:
     return "\n".join([f"def program({params}):", *lines, f"    return ({outputs})"]) + "\n"
 
 
-def entry_source(program: Program, pack: Pack) -> str:
-    """Source of `make(...)`, which returns `entry(**V)`: the keyword fast path.
+class _Missing:
+    """The default of a positional parameter the caller did not give."""
 
-    `entry` takes the caller's keywords itself, unpacks them by the names N0,
-    N1, ... (closure cells, never text in the code), checks for exactly one
-    float per name, and runs the straight-line program; anything else (a
-    missing name, an int, an array) goes to SLOW(V), the checked path. `pack`
-    lays the result out from the outputs' texts, naming variable i as `Ni`.
-    Everything the body calls is a closure cell too: faster to reach than globals.
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING = _Missing()
+
+
+def entry_source(program: Program, pack: Pack) -> str:
+    """Source of `make(...)`, which returns `entry(s0=M, ..., /, *A, **V)`: the fast paths.
+
+    Two calls run the straight-line program at once: exactly one float per
+    variable by position (`entry(1.0, 2.0)`: bound as parameters, no dict
+    read), or by keyword (`entry(x=1.0, y=2.0)`: unpacked by the names N0, N1,
+    ..., closure cells, never text in the code). Anything else (a mix, a
+    missing or extra value, an int, an array, `out=`) goes to SLOW(args, V),
+    the checked path, with the positional values given (through GIVEN, which
+    drops the parameters' default M: the values not given are a suffix).
+    `pack` lays the result out from the outputs' texts, naming variable i as
+    `Ni`. Everything the body calls is a closure cell too: faster to reach
+    than globals.
     """
     n = len(program.inputs)
     lines, names = _body(program, False, "        ")
@@ -82,15 +96,19 @@ def entry_source(program: Program, pack: Pack) -> str:
     fast_pack = pack(outputs)
     safe_pack = pack([f"o[{k}]" for k in range(len(outputs))])
     params = ", ".join(f"s{i}" for i in range(n))
-    body = [f"    if len(V) != {n}: return SLOW(V)"]
-    if n:
-        body += [
-            "    try:",
-            *[f"        s{i} = V[N{i}]" for i in range(n)],
-            "    except KeyError:",
-            "        return SLOW(V)",
-            "    if " + " or ".join(f"T(s{i}) is not F" for i in range(n)) + ": return SLOW(V)",
-        ]
+    floats = " or ".join(f"T(s{i}) is not F" for i in range(n))
+    given = f"({params}, *A)"
+    body = ["    if A or V: return SLOW(A, V)"] if not n else [
+        f"    if len(V) != {n}:",  # not every variable by keyword: every one by position, or the checked path
+        f"        if V or A or {floats}: return GIVEN({given}, V)",
+        "    else:",
+        f"        if s0 is not M: return GIVEN({given}, V)",
+        "        try:",
+        *[f"            s{i} = V[N{i}]" for i in range(n)],
+        "        except KeyError:",
+        "            return SLOW((), V)",
+        f"        if {floats}: return SLOW((), V)",
+    ]
     body += [
         "    try:",
         *(lines or ["        pass"]),
@@ -100,10 +118,11 @@ def entry_source(program: Program, pack: Pack) -> str:
         f"    return {fast_pack}",
     ]
     code = "\n".join(body)
-    cells = sorted({"SAFE", "SLOW", "T", "F", *(f"N{i}" for i in range(n)),
+    cells = sorted({"SAFE", "SLOW", "T", "F", *(("M", "GIVEN") if n else ()), *(f"N{i}" for i in range(n)),
                     *(w for w in ("INF", "NAN") if w in code),
                     *(f"f_{op}" for op in OPS if f"f_{op}(" in code)})
-    return "\n".join([f"def make({', '.join(cells)}):", "  def entry(**V):",
+    signature = "".join(f"s{i}=M, " for i in range(n)) + ("/, " if n else "") + "*A, **V"
+    return "\n".join([f"def make({', '.join(cells)}):", f"  def entry({signature}):",
                       *("  " + line for line in body), "  return entry"]) + "\n"
 
 
@@ -137,12 +156,20 @@ def scalar_function(program: Program) -> tuple[Callable, str]:
     return run, fast_source
 
 
-def keyword_entry(program: Program, safe: Callable, slow: Callable, pack: Pack) -> Callable:
-    """The compiled fast path `entry(**values)`; see `entry_source`."""
+def call_entry(program: Program, safe: Callable, slow: Callable, pack: Pack) -> Callable:
+    """The compiled fast paths `entry(*args, **values)`; see `entry_source`.
+    Every other call goes to `slow(args, values)`, with the positional values given."""
     source = entry_source(program, pack)
     make = _define(source, "make")
     ns = _namespace()
-    cells = {"SAFE": safe, "SLOW": slow, "T": type, "F": float,
+
+    def given(args: tuple, values: dict):
+        count = len(args)
+        while count and args[count - 1] is MISSING:  # the values not given are a suffix
+            count -= 1
+        return slow(args[:count], values)
+
+    cells = {"SAFE": safe, "SLOW": slow, "GIVEN": given, "T": type, "F": float, "M": MISSING,
              **{f"N{i}": name for i, name in enumerate(program.inputs)}}
     wanted = make.__code__.co_varnames[:make.__code__.co_argcount]
     return make(**{k: cells[k] if k in cells else ns[k] for k in wanted})
