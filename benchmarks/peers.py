@@ -198,7 +198,8 @@ def one_point(exprs):
         point = {v: 0.3 + 0.2 * i for i, v in enumerate(e.variables)}
         args = [point[v] for v in e.variables]
         f = qsts.compile(text)
-        rows.setdefault("qsts", {})[name] = per_call(lambda: f.value_and_grad(**point))
+        rows.setdefault("qsts by position", {})[name] = per_call(lambda: f.value_and_grad(*args))
+        rows.setdefault("qsts by keyword", {})[name] = per_call(lambda: f.value_and_grad(**point))
         attempt(rows, "sympy lambdify(cse, math)", name,
                 lambda: per_call(lambda lam=sympy_setup(text, e.variables, "math")[0]: lam(*args)))
         attempt(rows, "jax jit(value_and_grad)", name,
@@ -225,17 +226,19 @@ def _autograd_point(e, args):
 
 
 def many_points(exprs, n, rounds):
-    """Interleaved rounds: each round times qsts native and then every other
-    column back to back, so a slow spell of the machine hits all of them; a
-    cell is the median time and the median per-round ratio to qsts native."""
+    """Interleaved rounds: each round times qsts (backend="auto", the default)
+    and then every other column back to back, so a slow spell of the machine
+    hits all of them; a cell is the median time and the median per-round ratio
+    to qsts (auto)."""
     rows: dict = {}
     rng = np.random.default_rng(0)
     for name, text in exprs.items():
         e = qsts.parse(text)
         arrays = {v: rng.uniform(0.1, 1.0, n) for v in e.variables}
         args = [arrays[v] for v in e.variables]
-        columns = {"qsts native": _qsts_many(text, "native", args), "qsts numpy": _qsts_many(text, "numpy", args),
-                   "qsts, 1 thread": _qsts_many(text, "native", args, threads=1)}
+        columns = {"qsts (auto)": _qsts_many(text, "auto", args), "qsts native": _qsts_many(text, "native", args),
+                   "qsts numpy": _qsts_many(text, "numpy", args),
+                   "qsts (auto), 1 thread": _qsts_many(text, "auto", args, threads=1)}
         for peer, make in [("qsts native, out=", lambda: _qsts_out(text, args)),
                            ("jax jit(vmap(value_and_grad))", lambda: _jax_many(e, args)),
                            ("sympy lambdify(cse, numpy)", lambda: functools.partial(
@@ -396,9 +399,9 @@ def native_compile_times(exprs, n=4096):
     return out
 
 
-def memory(n):
+def memory(n, backend):
     text = REFERENCE["mixed"]
-    f = qsts.compile(text)
+    f = qsts.compile(text, backend=backend)
     rng = np.random.default_rng(1)
     arrays = {v: rng.uniform(0.1, 1.0, n) for v in f.variables}
     f.value_and_grad(**{v: a[:1000] for v, a in arrays.items()})  # warm up
@@ -451,17 +454,18 @@ def main() -> None:
         print("| cached native - numpy, import to result | "
               + " | ".join(fmt(t[2][1] - t[0][1]) for t in times.values()) + " |")
     if "point" in sections:
-        table("Value and gradient at one point (time per call)", one_point(exprs))
+        table("Value and gradient at one point (time per call)", one_point(exprs), base="qsts by position")
     if "many" in sections:
         table(f"Value and gradient at {n_many:,} points (median time per call; median per-round ratio "
-              f"to qsts native over {opts.rounds} interleaved rounds)", many_points(exprs, n_many, opts.rounds),
-              base="qsts native")
+              f"to qsts (auto) over {opts.rounds} interleaved rounds)", many_points(exprs, n_many, opts.rounds),
+              base="qsts (auto)")
     if "memory" in sections:
-        text, n, inputs, outputs, peak, elapsed = memory(n_mem)
-        print(f"\n## Memory: value and gradient of `{text}` at {n:,} points\n")
-        print(f"- inputs {inputs / 1e6:.0f} MB (allocated before the call), outputs {outputs / 1e6:.0f} MB")
-        print(f"- peak allocated during the call: {peak / 1e6:.1f} MB = outputs + {(peak - outputs) / 1e6:.1f} MB "
-              f"working set; {fmt(elapsed)}")
+        for backend in ("native", "numpy"):
+            text, n, inputs, outputs, peak, elapsed = memory(n_mem, backend)
+            print(f"\n## Memory: value and gradient of `{text}` at {n:,} points, backend={backend!r}\n")
+            print(f"- inputs {inputs / 1e6:.0f} MB (allocated before the call), outputs {outputs / 1e6:.0f} MB")
+            print(f"- peak allocated during the call: {peak / 1e6:.2f} MB = outputs + {(peak - outputs) / 1e6:.3f} MB "
+                  f"working set; {fmt(elapsed)}")
 
 
 if __name__ == "__main__":
