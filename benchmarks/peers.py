@@ -379,24 +379,35 @@ print(t2 - t1, t2 - t0)
 """
 
 
-def native_compile_times(exprs, n=4096):
+def native_compile_times(exprs, n=4096, runs=5):
     """First array call in a new process: numpy; native with an empty kernel
-    cache (LLVM compiles); native again (the kernel comes from the disk cache).
-    Returns {name: (numpy, miss, hit)}, each (first call, import to first result) in seconds."""
+    cache (LLVM compiles); native with the kernel in the disk cache. Returns
+    {name: (numpy, miss, hit)}, each the median over `runs` processes of
+    (first call, interpreter start to first result) in seconds."""
     import subprocess
     import tempfile
 
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
+    def first(text, backend, cache):
         env = {**os.environ, "QSTS_CACHE_DIR": cache}
-        for name, text in exprs.items():
-            runs = []
-            for backend in ("numpy", "native", "native"):
-                done = subprocess.run([sys.executable, "-c", NATIVE_FIRST, text, backend, str(n)], env=env,
-                                      capture_output=True, text=True, check=True)
-                runs.append(tuple(map(float, done.stdout.split())))
-            out[name] = tuple(runs)
+        done = subprocess.run([sys.executable, "-c", NATIVE_FIRST, text, backend, str(n)], env=env,
+                              capture_output=True, text=True, check=True)
+        return tuple(map(float, done.stdout.split()))
+
+    out = {}
+    for name, text in exprs.items():
+        with tempfile.TemporaryDirectory() as warm:
+            first(text, "native", warm)
+            times = {"numpy": [first(text, "numpy", warm) for _ in range(runs)],
+                     "hit": [first(text, "native", warm) for _ in range(runs)], "miss": []}
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as empty:
+                times["miss"].append(first(text, "native", empty))
+        out[name] = tuple(tuple(np.median(times[k], axis=0)) for k in ("numpy", "miss", "hit"))
     return out
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:+.1f} ms"
 
 
 def memory(n, backend):
@@ -443,16 +454,18 @@ def main() -> None:
         for k, t in rows.items():
             print(f"- {k}: {fmt(t)}" + ("" if t is q else f" ({t / q:.3g}x qsts)"))
     if "compile" in sections:
-        print("\n## First array call in a new process (4,096 points; LLVM compile, and the disk cache)\n")
+        print("\n## First array call in a new process (4,096 points; LLVM compile, and the disk cache; "
+              "medians of 5 processes)\n")
         print("| | " + " | ".join(exprs) + " |\n" + "|---" * (len(exprs) + 1) + "|")
         times = native_compile_times(exprs)
         for k, label in enumerate(["numpy", "native, empty cache", "native, cached"]):
             print(f"| {label}: first call (import to result) | "
                   + " | ".join(f"{fmt(t[k][0])} ({fmt(t[k][1])})" for t in times.values()) + " |")
-        print("| native compile (empty cache - cached) | "
-              + " | ".join(fmt(t[1][0] - t[2][0]) for t in times.values()) + " |")
-        print("| cached native - numpy, import to result | "
-              + " | ".join(fmt(t[2][1] - t[0][1]) for t in times.values()) + " |")
+        print("| native compile (empty cache - cached, first call) | "
+              + " | ".join(ms(t[1][0] - t[2][0]) for t in times.values()) + " |")
+        print("| cached native - numpy, first call | " + " | ".join(ms(t[2][0] - t[0][0]) for t in times.values()) + " |")
+        print("| cached native - numpy, start to result | "
+              + " | ".join(ms(t[2][1] - t[0][1]) for t in times.values()) + " |")
     if "point" in sections:
         table("Value and gradient at one point (time per call)", one_point(exprs), base="qsts by position")
     if "many" in sections:

@@ -218,3 +218,23 @@ def test_without_llvmlite_native_is_a_clear_error_and_auto_falls_back():
     assert result.returncode == 0, result.stderr
     assert 'error: backend="native" needs llvmlite: pip install llvmlite' in result.stdout
     assert "auto equals numpy: True" in result.stdout
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (1,), (3, 1)])
+def test_empty_and_tiny_arrays(shape):
+    text = "x*y + sum(x) + mean(y)"
+    x, y = np.arange(np.prod(shape), dtype=float).reshape(shape), 2.0
+    native = qsts.compile(text, backend="native").value_and_grad(x=x, y=y)
+    numpy = qsts.compile(text, backend="numpy").value_and_grad(x=x, y=y)
+    assert same(native[0], numpy[0])
+    for v in ("x", "y"):
+        assert same(native[1][v], numpy[1][v])
+
+
+def test_several_expressions_and_their_jacobian():
+    rng = np.random.default_rng(8)
+    env = {"x": rng.uniform(-1, 1, 1000), "y": rng.uniform(-1, 1, 1000), "z": 0.5}
+    native = qsts.compile(["x*y - z", "max(x, y) / (1 + z^2)", "sqrt(abs(x)) * sign(y)"], backend="native")
+    numpy = qsts.compile(["x*y - z", "max(x, y) / (1 + z^2)", "sqrt(abs(x)) * sign(y)"], backend="numpy")
+    assert same(native(**env), numpy(**env))
+    assert same(native.jacobian(**env), numpy.jacobian(**env))

@@ -67,7 +67,7 @@ class NativeBackend(PassBackend):
         pointers = [t.ctypes.data for t in tables]
         n_chunks = -(-n // CHUNK)
         workers = max(1, min(options.threads or threads(), n_chunks // MIN_CHUNKS))
-        per = -(-n_chunks // workers) * CHUNK  # whole chunks per thread: sums never depend on the split
+        per = max(1, -(-n_chunks // workers)) * CHUNK  # whole chunks per thread: sums never depend on the split
         share(functools.partial(_call, kernel, pointers), [(s, min(n, s + per)) for s in range(0, n, per)])
 
 
