@@ -147,10 +147,12 @@ def measure(peer: str, loss: str, rows: int, what: str) -> dict:
     return {"extra_mb": (rss_kb("VmHWM") - before) / 1024, "rss_mb": before / 1024}
 
 
-def qsts_bound(loss: str) -> float:
-    """What qsts's design allows a step beyond the data: one block's temporaries
-    per thread, plus the chunk sums of its reductions (8 bytes per 256 rows each)."""
+def qsts_bound(loss: str) -> tuple[float, str]:
+    """What qsts's design allows a step beyond the data, on the backend that
+    backend="auto" takes: the chunk sums of its reductions (8 bytes per 256
+    rows each), plus, on numpy, one block's buffers per thread."""
     import qsts
+    from qsts.backends import choose
     from qsts.backends.array import ArrayBackend, block_size
     from qsts.backends.passes import threads
     from qsts.function import plan
@@ -159,9 +161,13 @@ def qsts_bound(loss: str) -> float:
 
     f = qsts.compile(LOSSES[loss], wrt=["a", "b"])
     p = plan(f.expression, tuple(v in ("t", "y") for v in f.variables), f.wrt)
-    backend = ArrayBackend(p.program, p.schedule)
     sums = p.schedule.kinds.count(OVER_POINTS) + 2  # reductions over the points, and the two summed partials
-    return (threads() * backend.buffers * block_size(backend.buffers) * 8 + sums * 8 * ARGS.rows / CHUNK) / 2**20
+    backend = choose("auto", ARGS.rows, p.program)
+    buffers = 0
+    if backend == "numpy":
+        b = ArrayBackend(p.program, p.schedule).buffers
+        buffers = threads() * b * block_size(b) * 8
+    return (buffers + sums * 8 * ARGS.rows / CHUNK) / 2**20, backend
 
 
 def child(peer: str, loss: str, rows: int, what: str) -> dict | None:
@@ -191,7 +197,9 @@ def main() -> None:
           f"Python {platform.python_version()}, numpy {np.__version__}")
     for loss, text in LOSSES.items():
         print(f"\n## {loss}: {text}")
-        print(f"qsts's bound beyond the data (threads x block buffers + chunk sums): {qsts_bound(loss):.1f} MB")
+        bound, backend = qsts_bound(loss)
+        print(f"qsts's bound beyond the data on its {backend} backend (chunk sums"
+              f"{', threads x block buffers' if backend == 'numpy' else ''}): {bound:.1f} MB")
         rows = {}
         for peer in PEERS:
             timed, memory = child(peer, loss, ARGS.rows, "time"), child(peer, loss, ARGS.rows, "memory")

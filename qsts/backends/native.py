@@ -11,8 +11,8 @@ Numbers: no fast-math flags, so LLVM neither reassociates nor contracts to FMA,
 and the basic operations give the scalar program's bits. Every other function
 is the C library's, called per point, as Python's `math` calls it: so native
 results equal the scalar program's bit for bit, for every operator. Sums over
-the points keep 256-point chunk sums, added in numpy's pairwise order (`pw`
-below), so they equal the numpy backend's bit for bit whatever the threads.
+the points keep 256-point chunk sums, added in numpy's pairwise order (see
+`llvm_ir`), so they equal the numpy backend's bit for bit whatever the threads.
 """
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ def require() -> None:
 @functools.cache
 def width() -> int:
     """Points per vector: what this CPU's widest vector registers hold."""
-    features = _llvm()[3]
-    return 8 if "+avx512f" in features else 4 if "+avx," in features + "," or "+avx2" in features else 2
+    features = _llvm()[0].get_host_cpu_features()  # a dict: feature name -> whether this CPU has it
+    return 8 if features.get("avx512f") else 4 if features.get("avx") else 2
 
 
 def load(ir: str) -> int:
