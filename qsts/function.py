@@ -286,7 +286,7 @@ def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, p
     if key not in plans:
         plans[key] = make()
     p = plans[key]
-    name = choose(options.backend, math.prod(points), p.program)
+    name = choose(options.backend, math.prod(points), p.program, p.schedule)
     if (key, name) not in plans:
         plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
     return p.run(args, points, plans[key, name], options, out)

@@ -238,3 +238,49 @@ def test_several_expressions_and_their_jacobian():
     numpy = qsts.compile(["x*y - z", "max(x, y) / (1 + z^2)", "sqrt(abs(x)) * sign(y)"], backend="numpy")
     assert same(native(**env), numpy(**env))
     assert same(native.jacobian(**env), numpy.jacobian(**env))
+
+
+def test_threads_whose_first_call_is_native_share_one_engine():
+    """Eight threads start LLVM at once (the review's crash: an engine each, freed under them)."""
+    code = """
+        import concurrent.futures, numpy as np, qsts
+        f = qsts.compile("x*y + x*x*0.5 - y")  # auto: native at this size
+        x = np.linspace(0, 1, 70_000)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda k: f(x, float(k)), range(8)))
+        numpy = qsts.compile("x*y + x*x*0.5 - y", backend="numpy")
+        print(all(np.array_equal(g, numpy(x, float(k))) for k, g in enumerate(got)))
+    """
+    result = _run(code, {})
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+
+
+def test_many_sums_on_small_thread_stacks():
+    """Each summed goal's chunk lives on the heap, not the stack: a 70-parameter
+    model's gradient on threads with 256 KiB stacks (musl's default is 128 KiB)."""
+    code = """
+        import threading
+        threading.stack_size(256 * 1024)
+        import numpy as np, qsts
+        text = "mean((" + " + ".join(f"a{k}*sin({k + 1}*t)" for k in range(70)) + " - y)^2)"
+        f = qsts.compile(text, backend="native", wrt=[f"a{k}" for k in range(70)])
+        env = {f"a{k}": 0.01 * k for k in range(70)}
+        t = np.linspace(0, 3, 40_000)
+        value, grads = f.value_and_grad(**env, t=t, y=np.cos(t))
+        g = qsts.compile(text, backend="numpy", wrt=list(env)).value_and_grad(**env, t=t, y=np.cos(t))
+        print(abs(value - g[0]) <= 1e-13 * abs(g[0]))
+    """
+    result = _run(code, {})
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+
+
+def test_another_kernels_cache_entry_is_compiled_again(tmp_path):
+    env = {"QSTS_CACHE_DIR": str(tmp_path)}
+    first = _run(CACHED.format(forbid=False, c=2.0), env)
+    entry_2, = tmp_path.glob("*.o")
+    other = _run(CACHED.format(forbid=False, c=3.0), env)
+    entry_3, = set(tmp_path.glob("*.o")) - {entry_2}
+    entry_3.write_bytes(entry_2.read_bytes())  # a whole, well-formed entry, for the wrong kernel
+    again = _run(CACHED.format(forbid=False, c=3.0), env)
+    assert first.returncode == other.returncode == again.returncode == 0, again.stderr
+    assert again.stdout == other.stdout != first.stdout

@@ -18,6 +18,7 @@ against the interpreter.
 from __future__ import annotations
 
 from ..program import Program
+from ..schedule import VARYING, Schedule
 from . import array, interpret, native, objects
 
 ARRAY_BACKENDS = {
@@ -38,12 +39,13 @@ COSTS = {
     "sin": (8.6, 8.9), "cos": (8.4, 8.5), "tan": (9.7, 1.8), "asin": (11.6, 1.7), "acos": (12.0, 1.7),
     "atan": (8.2, 1.7), "sinh": (12.1, 1.5), "cosh": (9.3, 1.4), "tanh": (13.0, 2.1), "exp": (4.2, 1.2),
     "log": (4.3, 1.2), "pow": (11.2, 3.1), "atan2": (15.3, 3.4), "sigmoid": (4.6, 2.1), "softplus": (12.1, 14.2),
+    "sqrt": (0.6, 1.6),
 }
 BASIC = (0.05, 0.5)  # + - * / and the rest: a register op against a pass over a cached block
 SINCOS = 11.2        # native sin and cos of one argument, together
 
 
-def choose(backend: str, n: int, program: Program | None = None) -> str:
+def choose(backend: str, n: int, program: Program | None = None, schedule: Schedule | None = None) -> str:
     """The row of ARRAY_BACKENDS that runs a call of n points of `program`, for
     `backend` ("auto", "native" or "numpy"; see `qsts.options`). "auto" takes
     native for big calls where llvmlite is installed, unless the C library's
@@ -52,19 +54,21 @@ def choose(backend: str, n: int, program: Program | None = None) -> str:
         return backend
     if n < AUTO_POINTS or not objects.available():
         return "numpy"
-    native, numpy = estimate(program) if program is not None else (0.0, 1.0)
+    native, numpy = estimate(program, schedule) if program is not None else (0.0, 1.0)
     return "native" if native <= numpy else "numpy"
 
 
-def estimate(program: Program) -> tuple[float, float]:
-    """Nanoseconds per point of `program`'s instructions on each backend (COSTS),
-    as native runs them: x^2 is x*x, and a sin and a cos of one argument are one
-    sincos (SINCOS) in place of the two."""
+def estimate(program: Program, schedule: Schedule | None = None) -> tuple[float, float]:
+    """Nanoseconds per point of `program`'s instructions that run per point
+    (all, without `schedule`) on each backend (COSTS), as native runs them: x^2
+    is x*x, and a sin and a cos of one argument are one sincos (SINCOS)."""
     constants = dict(program.constants)
     sines = {ins.args[0] for ins in program.instructions if ins.op == "sin"}
     cosines = {ins.args[0] for ins in program.instructions if ins.op == "cos"}
     native = numpy = 0.0
-    for ins in program.instructions:
+    for k, ins in enumerate(program.instructions):
+        if schedule is not None and schedule.kinds[k] != VARYING:
+            continue  # run once per call, not per point
         if ins.op == "pow" and constants.get(ins.args[1]) == 2.0:
             a, b = BASIC
         else:

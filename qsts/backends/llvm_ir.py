@@ -7,11 +7,13 @@ scalar kernels' exact semantics (`qsts.kernels`): NaN handling of min, max,
 relu, sign and heaviside; x^2 as x*x; the C library's function for everything
 that is not a basic operation, called per point as Python's `math` calls it.
 
-The kernel `qsts_kernel(in, sc, out, sums, start, stop)` runs points
+The kernel `qsts_kernel(in, sc, out, sums, scratch, start, stop)` runs points
 [start, stop): `in` points to the varying inputs' arrays, `sc` to the scalars'
 values, `out` to the output arrays, `sums` to the chunk-sum arrays (all in the
-order of the pass's `Layout`). `start` is a multiple of CHUNK. Per CHUNK
-points, the values of each summed goal go into a stack buffer, added in numpy's
+order of the pass's `Layout`), `scratch` to CHUNK doubles per summed goal (on
+the heap: thousands of sums would overflow a thread's stack). `start` is a
+multiple of CHUNK. Per CHUNK points, the values of each summed goal go into its
+scratch, added in numpy's
 pairwise order (`@pw`, as `np.add.reduce` adds a 256-point row), plus 0.0 as
 numpy starts from its identity: the numpy backend's chunk sums, bit for bit.
 """
@@ -113,9 +115,9 @@ class Body:
         return self.emit(f"call {self.vec} @v.{name}({', '.join(f'{self.vec} {x}' for x in args)})")
 
 
-def _pow(b: Body, x: str, y: str, y_const) -> str:
+def _pow(b: Body, x: str, y: str) -> str:
     square = b.op("fmul", x, x)
-    if y_const == 2.0:
+    if y == b.const(2.0):  # the exponent is the number 2 (constants are their literals)
         return square  # as kernels.pow_: x^2 is x*x, correctly rounded
     return b.select(b.cmp("oeq", y, b.const(2.0)), square, b.libm("pow", x, y))
 
@@ -159,8 +161,7 @@ def _libm(name: str) -> Callable[..., str]:
     return lambda b, *args: b.libm(name, *args)
 
 
-# One row per elementwise operator: (body, *argument IR) -> IR of the result; the
-# pow row also gets its exponent's value when that is a constant.
+# One row per elementwise operator: (body, *argument IR) -> IR of the result.
 RULES: dict[str, Callable[..., str]] = {
     "add": lambda b, x, y: b.op("fadd", x, y),
     "sub": lambda b, x, y: b.op("fsub", x, y),
@@ -193,20 +194,18 @@ LIBM = frozenset({"sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "
                   "sigmoid", "softplus", "atan2", "pow"})
 
 
-def body(layout: Layout, width: int, value_of: dict) -> Body:
+def body(layout: Layout, width: int, value_of: dict, sincos: bool = True) -> Body:
     """The straight-line body of a pass: `value_of` maps the slots known before
     it (inputs, scalars) to IR; the steps' values are added to it."""
     b = Body(width)
     for s, v in layout.constants.items():
         value_of.setdefault(s, b.const(v))
-    taken = [{ins.args[0] for ins in layout.steps if ins.op == op} for op in ("sin", "cos")]
+    # the one pairing of rows: where the C library has sincos, one call gives both
+    taken = [{ins.args[0] for ins in layout.steps if ins.op == op} for op in ("sin", "cos") if sincos] or [set(), set()]
     b.paired.update(value_of[s] for s in taken[0] & taken[1] if s in value_of)
     for ins in layout.steps:
         args = [value_of[a] for a in ins.args]
-        if ins.op == "pow":
-            value_of[ins.out] = _pow(b, *args, layout.constants.get(ins.args[1]))
-        else:
-            value_of[ins.out] = RULES[ins.op](b, *args)
+        value_of[ins.out] = RULES[ins.op](b, *args)
         if ins.out in taken[0] & taken[1]:
             b.paired.add(value_of[ins.out])
     return b
@@ -214,19 +213,21 @@ def body(layout: Layout, width: int, value_of: dict) -> Body:
 
 # ---------------------------------------------------------------- the module
 
-def module(layout: Layout, width: int) -> str:
-    """The IR of the kernel of one pass (see the module's docstring)."""
+def module(layout: Layout, width: int, sincos: bool = True) -> tuple[str, list[str]]:
+    """The IR of the kernel of one pass (see the module's docstring), and the C
+    functions it calls; `sincos`: whether the C library has sincos."""
     value_of: dict[int, str] = {}
     head = _prologue(layout, width, value_of)
-    loop, b = _points(layout, width, value_of)
-    return "\n".join([*_declarations(b), *head, *loop, *_chunk_end(layout), PAIRWISE]) + "\n"
+    loop, b = _points(layout, width, value_of, sincos)
+    text = "\n".join([*_declarations(b), *head, *loop, *_chunk_end(layout), PAIRWISE]) + "\n"
+    return text, sorted(name for name, arity in b.calls if arity >= 0)
 
 
 def _prologue(layout: Layout, w: int, value_of: dict) -> list[str]:
     """The entry block: the tables read, scalars splatted, stack buffers made."""
     vec = f"<{w} x double>"
     head = [f"define void @{ENTRY}(ptr noalias %in, ptr noalias %sc, ptr noalias %out, ptr noalias %sums, "
-            "i64 %start, i64 %stop) {", "entry:"]
+            "ptr noalias %scratch, i64 %start, i64 %stop) {", "entry:"]
     for k, s in enumerate(layout.arrays):
         head += [f"  %a{k}.p = getelementptr ptr, ptr %in, i64 {k}", f"  %a{k} = load ptr, ptr %a{k}.p",
                  f"  %pad{k} = alloca {vec}"]
@@ -240,11 +241,11 @@ def _prologue(layout: Layout, w: int, value_of: dict) -> list[str]:
                  f"  %opad{k} = alloca {vec}"]
     for k, _ in enumerate(layout.sums):
         head += [f"  %u{k}.p = getelementptr ptr, ptr %sums, i64 {k}", f"  %u{k} = load ptr, ptr %u{k}.p",
-                 f"  %buf{k} = alloca [{CHUNK} x double], align 64"]
+                 f"  %buf{k} = getelementptr double, ptr %scratch, i64 {k * CHUNK}"]
     return head + ["  %any = icmp slt i64 %start, %stop", "  br i1 %any, label %chunk, label %exit"]
 
 
-def _points(layout: Layout, w: int, value_of: dict) -> tuple[list[str], Body]:
+def _points(layout: Layout, w: int, value_of: dict, sincos: bool) -> tuple[list[str], Body]:
     """The loop over one chunk's points, `w` at a time; the last few points are
     copied into padded vectors, so one body serves both."""
     vec, arrays, outs = f"<{w} x double>", range(len(layout.arrays)), range(len(layout.outs))
@@ -263,7 +264,7 @@ def _points(layout: Layout, w: int, value_of: dict) -> tuple[list[str], Body]:
     for k, s in enumerate(layout.arrays):
         loop.append(f"  %x{k} = load {vec}, ptr %qa{k}, align 8")
         value_of[s] = f"%x{k}"
-    b = body(layout, w, value_of)
+    b = body(layout, w, value_of, sincos)
     loop += [*b.lines, *[f"  store {vec} {value_of[s]}, ptr %qo{k}, align 8" for k, s in enumerate(layout.outs)]]
     if layout.sums:
         loop.append("  %off = sub i64 %i, %c0")

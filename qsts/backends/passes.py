@@ -8,6 +8,7 @@ numpy kernels block by block (`array`), or a compiled loop (`native`).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -40,16 +41,36 @@ def executor() -> ThreadPoolExecutor:
 def share(work, parts: list, errstate: bool = False) -> None:
     """Run `work(part)` for each of `parts`, one thread each (the first on this
     thread); `errstate` silences numpy's floating-point errors in every thread
-    (numpy's error state is per thread)."""
+    (numpy's error state is per thread). It returns only when no part runs any
+    more, even on Ctrl-C: a part may be writing memory the caller owns."""
     if errstate:
         work = functools.partial(_in_errstate, work)
     futures = [executor().submit(work, p) for p in parts[1:]]
     try:
         if parts:
             work(parts[0])
-    finally:
+    except BaseException:
         for f in futures:
-            f.result()
+            f.cancel()  # those not started never will
+        _settle(futures)
+        raise
+    _settle(futures)
+    for f in futures:
+        f.result()  # a part's exception, if any
+
+
+def _settle(futures: list) -> None:
+    """Wait until every future is done, whatever interrupts the wait (Ctrl-C:
+    the parts still run), then let the interruption surface."""
+    interrupted = None
+    while True:
+        try:
+            concurrent.futures.wait(futures)
+            break
+        except BaseException as err:
+            interrupted = err
+    if interrupted is not None:
+        raise interrupted
 
 
 def _in_errstate(work, part):
