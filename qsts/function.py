@@ -2,8 +2,8 @@
 
 Value and gradient are compiled into one program, so they share every
 subexpression. Calls with numbers run generated straight-line Python
-(`backends.scalar`); calls with arrays run an array backend (`backends.array`)
-over a plan made once per call signature. Nothing but programs and plans is
+(`backends.scalar`); calls with arrays run the native or the numpy backend
+(`backends.choose`) over a plan made once per call signature. Nothing but programs and plans is
 kept between calls, so no result can go stale.
 """
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Function:
     `f(...)`, `f.grad(...)`, `f.value_and_grad(...)` and `f.hessian(...)` take
     one number or array per variable, by position in `f.variables` order, by
     keyword, or both (`f(1.0, y=2.0)`). With floats they run generated
-    straight-line Python, with arrays the blocked numpy backend; one float per
+    straight-line Python, with arrays the backend `compile(..., backend=)` picks; one float per
     variable, all by position or all by keyword, is the fastest call. `f.wrt`
     names the variables the gradient is taken for (all of them unless
     `compile(..., wrt=...)` says); the others are data, held as given.
@@ -371,7 +371,8 @@ def compile(expr, /, *, block: int | None = None, threads: int | None = None, wr
     `backend` picks what runs calls with arrays: "native" compiles each pass to
     one machine-code loop (needs llvmlite), "numpy" runs numpy kernels block by
     block, "auto" (the default) takes native from 65,536 points where llvmlite
-    is installed, else numpy. `block` (points per block of the numpy backend, a
+    is installed, unless the program's C library functions (exp, tanh, ...)
+    make numpy's SIMD loops faster there (`backends.COSTS`), else numpy. `block` (points per block of the numpy backend, a
     multiple of 256) and `threads` tune them; the defaults fit the block to the
     cache and use every core. `wrt`
     limits the gradient to those variables: the rest are data (no partials are
