@@ -152,7 +152,7 @@ def qsts_bound(loss: str) -> tuple[float, str]:
     backend="auto" takes: the chunk sums of its reductions (8 bytes per 256
     rows each), plus, on numpy, one block's buffers per thread."""
     import qsts
-    from qsts.backends import choose
+    from qsts.backends import choose, faster
     from qsts.backends.array import ArrayBackend, block_size
     from qsts.backends.passes import threads
     from qsts.function import plan
@@ -162,7 +162,7 @@ def qsts_bound(loss: str) -> tuple[float, str]:
     f = qsts.compile(LOSSES[loss], wrt=["a", "b"])
     p = plan(f.expression, tuple(v in ("t", "y") for v in f.variables), f.wrt)
     sums = p.schedule.kinds.count(OVER_POINTS) + 2  # reductions over the points, and the two summed partials
-    backend = choose("auto", ARGS.rows, p.program)
+    backend = choose("auto", ARGS.rows, faster(p.program, p.schedule))
     buffers = 0
     if backend == "numpy":
         b = ArrayBackend(p.program, p.schedule).buffers

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from . import values as V
-from .backends import ARRAY_BACKENDS, choose, interpret, require
+from .backends import ARRAY_BACKENDS, choose, faster, interpret, require
 from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
 from .errors import InputValueError, QstsError, UnknownVariableError
@@ -284,9 +284,10 @@ def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, p
     points; the plan (from `make`) and each backend built from it are made on
     first use and kept in `plans`. `out` is `Plan.run`'s."""
     if key not in plans:
-        plans[key] = make()
+        plans[key] = p = make()
+        plans[key, "native is faster"] = faster(p.program, p.schedule)  # once per plan, not per call
     p = plans[key]
-    name = choose(options.backend, math.prod(points), p.program, p.schedule)
+    name = choose(options.backend, math.prod(points), plans[key, "native is faster"])
     if (key, name) not in plans:
         plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
     return p.run(args, points, plans[key, name], options, out)

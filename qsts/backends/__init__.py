@@ -45,17 +45,22 @@ BASIC = (0.05, 0.5)  # + - * / and the rest: a register op against a pass over a
 SINCOS = 11.2        # native sin and cos of one argument, together
 
 
-def choose(backend: str, n: int, program: Program | None = None, schedule: Schedule | None = None) -> str:
-    """The row of ARRAY_BACKENDS that runs a call of n points of `program`, for
-    `backend` ("auto", "native" or "numpy"; see `qsts.options`). "auto" takes
-    native for big calls where llvmlite is installed, unless the C library's
-    functions would make the program slower there than numpy's SIMD loops."""
+def choose(backend: str, n: int, native_faster: bool = True) -> str:
+    """The row of ARRAY_BACKENDS that runs a call of n points, for `backend`
+    ("auto", "native" or "numpy"; see `qsts.options`). "auto" takes native for
+    big calls where llvmlite is installed, unless `native_faster` (of the
+    program, once per plan: `faster`) says numpy's SIMD loops win there."""
     if backend != "auto":
         return backend
-    if n < AUTO_POINTS or not objects.available():
+    if n < AUTO_POINTS or not native_faster or not objects.available():
         return "numpy"
-    native, numpy = estimate(program, schedule) if program is not None else (0.0, 1.0)
-    return "native" if native <= numpy else "numpy"
+    return "native"
+
+
+def faster(program: Program, schedule: Schedule) -> bool:
+    """Whether native runs `program` at least as fast as numpy, by `estimate`."""
+    native, numpy = estimate(program, schedule)
+    return native <= numpy
 
 
 def estimate(program: Program, schedule: Schedule | None = None) -> tuple[float, float]:
