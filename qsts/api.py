@@ -53,6 +53,8 @@ def evaluate(expr: ExprLike, /, **values) -> float | np.ndarray:
     """
     e = parse(expr)
     args, points = _bound(e, values)
+    if any(V.is_lazy(a) for a in args):
+        return _lazy(e)(*args)
     (value,) = plan(e, V.signature(args), None).run(args, points)
     return V.value(value, points)
 
@@ -70,6 +72,8 @@ def value_and_grad(expr: ExprLike, /, **values) -> tuple[float | np.ndarray, dic
     """
     e = parse(expr)
     args, points = _bound(e, values)  # refuse shapes that do not fit before any work
+    if any(V.is_lazy(a) for a in args):
+        return _lazy(e).value_and_grad(*args)
     value, *grads = plan(e, V.signature(args), e.variables).run(args, points)
     return V.value(value, points), {v: V.partial(g, points, np.shape(a)) for v, g, a in zip(e.variables, grads, args)}
 
@@ -107,9 +111,16 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
 
 
 @functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls
-def compiled(expr, wrt: tuple | None = None) -> Function:
-    """`qsts.compile(expr, wrt=wrt)`, cached: for front ends that call it per request."""
-    return compile(expr, wrt=wrt)
+def compiled(expr, wrt: tuple | None = None, backend: str = "auto") -> Function:
+    """`qsts.compile(expr, wrt=wrt, backend=backend)`, cached: for front ends that call it per request."""
+    return compile(expr, wrt=wrt, backend=backend)
+
+
+def _lazy(e: Expression) -> Function:
+    """What the one-shot functions run on dask arrays: a compiled Function on
+    the numpy backend, whose bits are the reference interpreter's (what they
+    run in memory), so a dask call equals the in-memory one."""
+    return compiled(e, None, "numpy")
 
 
 def hessian(expr: ExprLike, /, **values) -> np.ndarray:

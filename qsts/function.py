@@ -8,14 +8,17 @@ kept between calls, so no result can go stale.
 """
 from __future__ import annotations
 
-import functools
+import collections
+import hashlib
 import math
 import operator
-from typing import Callable, Mapping, NamedTuple, Sequence
+import pickle
+import threading
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import values as V
+from . import lazy, values as V
 from .backends import ARRAY_BACKENDS, choose, faster, interpret, require
 from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
@@ -92,7 +95,99 @@ class _Entry(property):
         return self.fget(instance)(*args, **values)
 
 
-class Function:
+class _Runs:
+    """What Function and VectorFunction share: the plan of each call signature
+    (`_make`), the backends built from it, made once each and kept, and the
+    runs over arrays, in memory or lazily on Dask. They pickle compactly: the
+    expressions and options (`__reduce__`), loaded once per process."""
+
+    _plans: dict  # key -> Plan, (key, "native is faster") -> bool, (key, backend name) -> backend
+
+    def _make(self, key) -> Plan:
+        raise NotImplementedError
+
+    def _plan(self, key) -> Plan:
+        if key not in self._plans:
+            with _making:  # Dask runs a first call's blocks in threads at once: build once
+                if key not in self._plans:
+                    p = self._make(key)
+                    self._plans[key, "native is faster"] = faster(p.program, p.schedule)  # once per plan
+                    self._plans[key] = p
+        return self._plans[key]
+
+    def _backend(self, key, name: str):
+        """The backend `name` of the plan for `key`, built on first use."""
+        if (key, name) not in self._plans:
+            p = self._plan(key)
+            with _making:
+                if (key, name) not in self._plans:
+                    self._plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
+        return self._plans[key, name]
+
+    def _run_arrays(self, key, args: list, points: tuple, out: Sequence | None = None) -> list:
+        """Run the plan for `key` on the backend `options` choose for this many
+        points. `out` is `Plan.run`'s. With a dask array among `args`, the
+        outputs are lazy (`qsts.lazy`), from the backend the same call in
+        memory would take."""
+        p = self._plan(key)
+        name = choose(self.options.backend, math.prod(points), self._plans[key, "native is faster"])
+        if any(V.is_lazy(a) for a in args):
+            if out is not None:
+                raise InputValueError("out= takes numpy buffers, but with dask inputs the results are lazy "
+                                      "dask arrays: compute them, or call without out=")
+            return lazy.run(self, key, name, p, args, points, self.options)
+        return p.run(args, points, self._backend(key, name), self.options, out)
+
+    # ---------------------------------------------------------------- pickling
+    def _arguments(self) -> tuple:
+        raise NotImplementedError
+
+    def _payload(self) -> tuple[bytes, bytes]:
+        """The pickled (class, constructor arguments), and its digest: what a
+        pickle holds, and the key a process loads it under once."""
+        if self._pickled is None:
+            payload = pickle.dumps((type(self), self._arguments()), protocol=pickle.HIGHEST_PROTOCOL)
+            self._pickled = (hashlib.blake2b(payload, digest_size=16).digest(), payload)
+        return self._pickled
+
+    def __reduce__(self):
+        return _load, self._payload()
+
+    def __dask_tokenize__(self):
+        """Dask's name for the function: its expressions' structural digests (the
+        same in every process) and its options; no pickling."""
+        return type(self).__name__, _identity(self._arguments())
+
+
+def _identity(arguments: tuple) -> tuple:
+    return tuple(_identity(a) if isinstance(a, tuple) else (a.root.digest, a.variables) if isinstance(a, Expression)
+                 else a for a in arguments)
+
+
+_making = threading.Lock()
+_loaded: "collections.OrderedDict[bytes, _Runs]" = collections.OrderedDict()  # digest -> function
+_LOADED = 64  # functions a process keeps loaded: each Dask task carries one, compiled once per process
+
+
+def _load(digest: bytes, payload: bytes) -> "_Runs":
+    """The function pickled as `payload`, made once per process (later loads
+    of it, such as every Dask task of a call, share it and its compiled plans)."""
+    with _making:
+        f = _loaded.get(digest)
+        if f is not None:
+            _loaded.move_to_end(digest)
+            return f
+    cls, arguments = pickle.loads(payload)  # outside the lock: a big expression takes a while
+    f = cls(*arguments)
+    f._pickled = (digest, payload)
+    with _making:
+        f = _loaded.setdefault(digest, f)
+        while len(_loaded) > _LOADED:
+            _loaded.popitem(last=False)
+    return f
+
+
+class Function(_Runs):
     """A compiled expression. Build with `qsts.compile`.
 
     `f(...)`, `f.grad(...)`, `f.value_and_grad(...)` and `f.hessian(...)` take
@@ -131,6 +226,7 @@ class Function:
             raise QstsError(f"the expression uses {sorted(present - set(expression.variables))} "
                             "beyond its variables")
         self.expression, self.options = expression, options
+        self._pickled = None
         self.variables: tuple[str, ...] = expression.variables
         self.wrt: tuple[str, ...] = self.variables if wrt is None else _wrt(wrt, self.variables)
         self._value = self._hess = None
@@ -219,16 +315,26 @@ class Function:
         signature = V.signature(args)
         env = dict(zip(self.variables, args))
         points = V.frame(self.expression, env)
+        key = (grad, signature)
         wrt = self.wrt if grad else ()
-        make = functools.partial(plan, self.expression, signature, wrt if grad else None)
         shapes = [np.shape(env[v]) for v in wrt]
-        given = None if buffers is None else _checked(buffers, [points if make().schedule.out_varies[0] else (),
-                                                                  *shapes], args)
-        outs = _run_arrays(self._plans, (grad, signature), make, args, points, self.options,
-                           None if given is None else V.targets(given, points))
+        given = None if buffers is None else _checked(buffers, [points if self._plan(key).schedule.out_varies[0]
+                                                                  else (), *shapes], args)
+        outs = self._run_arrays(key, args, points, None if given is None else V.targets(given, points))
+        if any(V.is_lazy(a) for a in args):
+            return [outs[0]] + [o if o.ndim == 0 or shape == points else lazy.unbroadcast(o, points, shape)
+                                for o, shape in zip(outs[1:], shapes)]
         into = given or [None] * len(outs)
         return ([V.value(outs[0], points, into[0])]
                 + [V.partial(o, points, shape, b) for o, shape, b in zip(outs[1:], shapes, into[1:])])
+
+    def _make(self, key) -> Plan:
+        grad, signature = key
+        return plan(self.expression, signature, self.wrt if grad else None)
+
+    def _arguments(self) -> tuple:
+        o = self.options
+        return self.expression, o.block, o.threads, self.wrt, o.backend
 
 
 # ---------------------------------------------------------------- out= buffers
@@ -278,21 +384,6 @@ def _checked(buffers: list | None, shapes: Sequence[tuple], args: list) -> list 
     return given
 
 
-def _run_arrays(plans: dict, key: tuple, make: Callable[[], Plan], args: list, points: tuple,
-                options: Options, out: Sequence | None = None) -> list:
-    """Run the plan for `key` on the backend `options` chooses for this many
-    points; the plan (from `make`) and each backend built from it are made on
-    first use and kept in `plans`. `out` is `Plan.run`'s."""
-    if key not in plans:
-        plans[key] = p = make()
-        plans[key, "native is faster"] = faster(p.program, p.schedule)  # once per plan, not per call
-    p = plans[key]
-    name = choose(options.backend, math.prod(points), plans[key, "native is faster"])
-    if (key, name) not in plans:
-        plans[key, name] = ARRAY_BACKENDS[name](p.program, p.schedule)
-    return p.run(args, points, plans[key, name], options, out)
-
-
 def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
     """`compile(..., wrt=...)` checked, in `variables` order."""
     try:
@@ -308,7 +399,7 @@ def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v for v in variables if v in set(names))
 
 
-class VectorFunction:
+class VectorFunction(_Runs):
     """Several expressions over the union of their variables (in order of first
     appearance), compiled into one program each for the outputs and for the
     Jacobian, so subexpressions shared between outputs are computed once.
@@ -328,6 +419,7 @@ class VectorFunction:
                  backend: str = "auto"):
         self.options = Options(block, threads, backend)
         require(backend)
+        self._pickled = None
         self.expressions = tuple(expressions)
         self.variables = tuple(dict.fromkeys(v for e in self.expressions for v in e.variables))
         self._plans: dict = {}  # (outputs, signature) -> Plan, and (that, backend name) -> backend
@@ -357,12 +449,20 @@ class VectorFunction:
         into = None if given is None else given[0]
         if not any(signature):
             return V.stacked(compiled.scalar(*args), lead, (), into)
-        program = compiled.program
-        rows = None if into is None else V.rows(into, len(program.outputs), points)
-        outs = _run_arrays(self._plans, (lead, signature), lambda: Plan(program, schedule(program, signature),
-                                                                         (V.POINTS,) * len(program.outputs)),
-                           args, points, self.options, rows)
+        rows = None if into is None else V.rows(into, len(compiled.program.outputs), points)
+        outs = self._run_arrays((lead, signature), args, points, rows)
+        if any(V.is_lazy(a) for a in args):
+            return lazy.stacked(outs, lead, points)
         return V.stacked(outs, lead, points, into)
+
+    def _make(self, key) -> Plan:
+        lead, signature = key
+        program = (self._values if len(lead) == 1 else self._jacobian).program
+        return Plan(program, schedule(program, signature), (V.POINTS,) * len(program.outputs))
+
+    def _arguments(self) -> tuple:
+        o = self.options
+        return self.expressions, o.block, o.threads, o.backend
 
 
 def compile(expr, /, *, block: int | None = None, threads: int | None = None, wrt=None, backend: str = "auto"):

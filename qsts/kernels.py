@@ -135,9 +135,70 @@ def exact_total(sums: np.ndarray) -> float:
     """The sum of `sums`, rounded once (so independent of their order)."""
     try:
         return math.fsum(sums)
-    except (OverflowError, ValueError):  # inf - inf or overflow: the IEEE answer instead
+    except (OverflowError, ValueError):  # an intermediate overflow, or inf - inf: ExactSum has the answer
+        return ExactSum.of(sums).rounded()
+
+
+class ExactSum:
+    """A sum of floats held exactly, so that pieces of a sum added in any order
+    and any grouping (Dask's tree reductions) round once to `exact_total`'s bits.
+
+    Finite values are an integer multiple of 2**-SCALE (every double is one);
+    inf and nan add as IEEE does. `rounded()` gives math.fsum's answer: both
+    round the exact sum once, to nearest even. It is also the answer where fsum
+    gives up (an intermediate overflow: the exact sum; beyond float range: inf).
+    """
+
+    SCALE = 1126  # 2**-1126 = the last bit of a 53-bit mantissa at the smallest exponent (frexp's -1073)
+    __slots__ = ("scaled", "special", "count", "negative_zeros")
+
+    def __init__(self, scaled: int = 0, special: float = 0.0, count: int = 0, negative_zeros: bool = True):
+        self.scaled = scaled                  # the finite values' sum, times 2**SCALE
+        self.special = special                # the sum of the infs and nans (0.0: none)
+        self.count = count                    # how many finite values
+        self.negative_zeros = negative_zeros  # whether every finite value is -0.0 (fsum may keep the sign)
+
+    @classmethod
+    def of(cls, values) -> "ExactSum":
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(v)
         with np.errstate(all="ignore"):
-            return float(np.sum(sums))
+            special = float(np.sum(v[~finite])) if not finite.all() else 0.0
+        v = v[finite]
+        mantissa, exponent = np.frexp(v)
+        m = (mantissa * 2.0 ** 53).astype(np.int64)       # exact: 53 bits
+        shift = exponent.astype(np.int64) + (cls.SCALE - 53)  # >= 0: value = m * 2**(shift - SCALE)
+        order = np.argsort(shift, kind="stable")
+        m, shift = m[order], shift[order]
+        starts = np.flatnonzero(np.r_[True, shift[1:] != shift[:-1]]) if len(shift) else np.zeros(0, np.int64)
+        # per exponent, add the high and low 26 bits apart: no int64 overflow below 2**36 values
+        high = np.add.reduceat(m >> 26, starts) if len(m) else m
+        low = np.add.reduceat(m & ((1 << 26) - 1), starts) if len(m) else m
+        scaled = sum(((int(h) << 26) + int(lo)) << int(s) for h, lo, s in zip(high, low, shift[starts]))
+        return cls(scaled, special, len(v), bool(np.all(np.signbit(v) & (v == 0))))
+
+    def __add__(self, other: "ExactSum") -> "ExactSum":
+        return ExactSum(self.scaled + other.scaled, self.special + other.special, self.count + other.count,
+                        self.negative_zeros and other.negative_zeros)
+
+    def rounded(self) -> float:
+        """The sum rounded once, as math.fsum rounds it."""
+        if self.special != 0.0:  # also nan
+            return self.special
+        if self.scaled == 0:
+            return math.fsum([-0.0] if self.count and self.negative_zeros else [])
+        # exact pieces of 53 bits each, from the top: fsum rounds their exact sum once
+        magnitude, pieces = abs(self.scaled), []
+        try:
+            while magnitude:
+                low = max(0, magnitude.bit_length() - 53)
+                top = magnitude >> low
+                pieces.append(math.ldexp(float(top), low - self.SCALE))
+                magnitude -= top << low
+            total = math.fsum(pieces)
+        except OverflowError:  # beyond float range
+            total = math.inf
+        return -total if self.scaled < 0 else total
 
 
 def points_sum(values: np.ndarray) -> float:

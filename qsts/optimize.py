@@ -14,10 +14,11 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from . import lazy
 from .api import compiled, parse
 from .errors import InputValueError, QstsError
 from .expression import Expression
-from .values import check_names, coerce
+from .values import check_names, coerce, is_lazy
 
 # The defaults converge on every function of the README's table (Rosenbrock,
 # Beale, Booth, Himmelblau, Matyas) and on badly scaled ones: Adam's per-variable
@@ -125,6 +126,9 @@ class _Problem:
         self.x0 = np.concatenate([np.ravel(start[k]) for k in self.names]) if self.names else np.zeros(0)
         self.scalars = all(shape == () for shape in self.shapes)  # then x is the parameters, one float each
         self.nfev = 0
+        # with dask arrays among the data, each evaluation is one Dask graph, computed at once
+        self.lazy = any(is_lazy(v) for v in self.data.values())
+        self.iteration = 0  # the iteration under way, for errors
 
     def unflatten(self, x: np.ndarray) -> dict:
         out, i = {}, 0
@@ -147,7 +151,10 @@ class _Problem:
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.nfev += 1
         out = self.buffers.get("both")
-        if out is None:
+        if self.lazy:
+            value, grads = self.f.value_and_grad(*self.args(x))
+            value, grads = lazy.compute((lazy.summed(value), grads), self.evaluation("value and gradient"))
+        elif out is None:
             value, grads = self.f.value_and_grad(*self.args(x))
             self.keep("both", value, grads)
         else:
@@ -160,12 +167,19 @@ class _Problem:
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
         out = self.buffers.get("value")
-        if out is None:
+        if self.lazy:
+            value = lazy.compute(lazy.summed(self.f(*self.args(x))), self.evaluation("value"))
+        elif out is None:
             value = self.f(*self.args(x))
             self.keep("value", value)
         else:
             value = self.f(*self.args(x), out=out)
         return _total(value)
+
+    def evaluation(self, what: str) -> str:
+        """Names an evaluation in errors: which, of what, in which iteration."""
+        where = "at the starting point" if self.iteration == 0 else f"in iteration {self.iteration}"
+        return f"evaluation {self.nfev} of the {what} ({where})"
 
     def keep(self, key: str, value, grads: dict | None = None) -> None:
         """After the first call of `key`: buffers shaped like its results when one
@@ -390,6 +404,7 @@ class _Run:
 
         while True:
             x, fx, g, nit = self.at
+            problem.iteration = nit + 1
             if self.small(g):
                 self.converged, self.message = True, f"gradient below gtol ({self.gtol:g})"
                 return

@@ -12,6 +12,7 @@ array if it varies, a float if not).
 """
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Real
 from typing import Mapping, Sequence
@@ -90,8 +91,16 @@ def positional(variables: Sequence[str], args: Sequence, values: Mapping[str, ob
     return {**named, **values}
 
 
+def is_lazy(value) -> bool:
+    """Whether `value` is a Dask collection (checked without importing dask)."""
+    return hasattr(type(value), "__dask_graph__")
+
+
 def coerce(name: str, value) -> float | np.ndarray:
-    """A user's value as a float or a float64 array, or a clear error."""
+    """A user's value as a float or a float64 array (a dask array stays one,
+    lazily converted), or a clear error."""
+    if is_lazy(value):
+        return _lazy_float64(name, value)
     if isinstance(value, np.ma.MaskedArray):
         raise InputValueError(f"{name} is a masked array; pass value.filled(...) instead")
     if isinstance(value, (list, tuple)):
@@ -123,6 +132,21 @@ def _float64(name: str, array: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lazy_float64(name: str, value):
+    """A dask array as float64, converted block by block as `coerce` converts numpy arrays."""
+    if not (hasattr(value, "dtype") and hasattr(value, "chunks") and hasattr(value, "map_blocks")):
+        raise InputValueError(f"{name} must be a real number or array, got {type(value).__name__} (a dask "
+                              "collection that is not a dask array)")
+    if value.dtype.kind not in "biuf":
+        raise InputValueError(f"{name} must hold real numbers, got {value.dtype}")
+    if any(math.isnan(c) for dim in value.chunks for c in dim):
+        raise InputValueError(f"{name} is a dask array of unknown chunk sizes; call {name}.compute_chunk_sizes(), "
+                              "or to_dask_array(lengths=True) on a dataframe")
+    if value.dtype == np.float64:
+        return value
+    return value.map_blocks(functools.partial(_float64, name), dtype=np.float64)
+
+
 # ---------------------------------------------------------------- the points
 
 def out_shape(env: Mapping[str, object]) -> tuple:
@@ -139,14 +163,14 @@ def frame(e: Expression, env: Mapping[str, object]) -> tuple:
     checking that reductions span them (`qsts.shapes`)."""
     points = out_shape(env)
     if points and e.reduces:
-        arrays = frozenset(k for k, v in env.items() if isinstance(v, np.ndarray))
+        arrays = frozenset(k for k, v in env.items() if isinstance(v, np.ndarray) or is_lazy(v))
         check(e.regions(arrays), e.root, {k: np.shape(v) for k, v in env.items()}, points)
     return points
 
 
 def signature(args: Sequence) -> tuple[bool, ...]:
-    """Which inputs are arrays: what a schedule, and so a compiled plan, depends on."""
-    return tuple(isinstance(a, np.ndarray) for a in args)
+    """Which inputs are arrays (numpy or dask): what a schedule, and so a compiled plan, depends on."""
+    return tuple(isinstance(a, np.ndarray) or is_lazy(a) for a in args)
 
 
 def flatten(args: Sequence, points: tuple) -> list:

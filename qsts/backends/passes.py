@@ -98,23 +98,43 @@ class PassBackend:
         (a flat float64 array of length n) where that is given for a POINTS output."""
         program, plan = self.program, self.schedule
         out = list(out) if out is not None else [None] * len(modes)
-        n_chunks = -(-n // CHUNK)
-        outputs = [(np.zeros(n_chunks) if mode == SUM else np.empty(n) if given is None else given) if v else None
-                   for mode, v, given in zip(modes, plan.out_varies, out)]
-        sums = {i: np.zeros(n_chunks) for p in plan.passes for i in p.sums}
+        outputs = [(np.zeros(-(-n // CHUNK)) if mode == SUM else np.empty(n) if given is None else given)
+                   if v else None for mode, v, given in zip(modes, plan.out_varies, out)]
         done: dict[int, float] = {}  # instruction -> its value, for those that are scalars
         with np.errstate(all="ignore"):
-            for level, this in enumerate(plan.passes):
-                base = self._scalars(inputs, n, level, done)
-                goals = [(program.outputs[k], outputs[k], modes[k] == SUM) for k in this.outputs]
-                goals += [(program.instructions[i].args[0], sums[i], True) for i in this.sums]
-                self.sweep(level, inputs, base, goals, n, options)
-                for i in this.sums:
-                    done[i] = OPS[program.instructions[i].op].reduction.over(exact_total(sums[i]), n)
+            for level in range(len(plan.passes)):
+                for i, sums in self.sweep_pass(level, inputs, n, done, modes, outputs, options).items():
+                    done[i] = self.finished(i, exact_total(sums), n)
             final = self._scalars(inputs, n, plan.final_level, done)
         return [_finish(float(final[o]), mode, n, given) if target is None else
                 exact_total(target) if mode == SUM else target
                 for o, mode, target, given in zip(program.outputs, modes, outputs, out)]
+
+    def sweep_pass(self, level: int, inputs: Sequence, n: int, done: dict, modes: Sequence[str], outputs: list,
+                   options: Options, total: int | None = None) -> dict:
+        """Pass `level` over the n points of `inputs`: the pass's outputs go into
+        `outputs` (per output: its points, or its chunk sums when its mode is
+        SUM), and the chunk sums of each reduction it completes come back (by
+        instruction). `done` holds the reductions' results of earlier passes.
+        `total` is the points of the whole call when these n are a block of it
+        (`qsts.lazy`: reductions such as mean and size count all of them)."""
+        program, this = self.program, self.schedule.passes[level]
+        sums = {i: np.zeros(-(-n // CHUNK)) for i in this.sums}
+        base = self._scalars(inputs, n if total is None else total, level, done)
+        goals = [(program.outputs[k], outputs[k], modes[k] == SUM) for k in this.outputs]
+        goals += [(program.instructions[i].args[0], sums[i], True) for i in this.sums]
+        self.sweep(level, inputs, base, goals, n, options)
+        return sums
+
+    def finished(self, i: int, total: float, n: int) -> float:
+        """Reduction `i`'s result from the sum of its argument over the n points."""
+        return OPS[self.program.instructions[i].op].reduction.over(total, n)
+
+    def scalar_output(self, k: int, inputs: Sequence, n: int, done: dict, mode: str):
+        """Output k where it is the same at every point, in `mode`, from the
+        float `inputs` and the reductions' results `done`."""
+        value = float(self._scalars(inputs, n, self.schedule.final_level, dict(done))[self.program.outputs[k]])
+        return _finish(value, mode, n, None)
 
     def _scalars(self, inputs, n: int, level: int, done: dict) -> list:
         """Slot values of the inputs that are floats, the constants and the scalar

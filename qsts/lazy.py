@@ -1,0 +1,207 @@
+"""Dask arrays in, lazy Dask arrays out: a call's passes as one Dask graph.
+
+A call with a dask array among its inputs runs the plan the in-memory call of
+as many points runs, on the backend that call would take (chosen once for the
+whole array, never per block). Each pass of the schedule is one task per block
+(`_sweep`): the backend's `sweep_pass` over the block's points, giving the
+block's per-point outputs and, for each sum the pass completes, the exact sum
+(`kernels.ExactSum`) of its 256-point chunk sums. Per-point outputs are those
+blocks; sums go through `dask.array.reduction` and are rounded once, as
+`math.fsum` rounds the in-memory call's chunk sums; later passes and the
+outputs that are the same at every point take them as 0-d arrays.
+
+So where every block is a run of whole 256-point chunks of the points (each
+holds a multiple of 256 points, and is a contiguous run of them in C order: a
+1-d array, or chunks along the first axis only), every result is the in-memory
+call's bit for bit; elsewhere chunk boundaries differ and sums agree to
+rounding. Inputs are aligned as Dask aligns the operands of `x + y`: broadcast,
+and rechunked to the common refinement of their chunks (a refinement of
+multiples of 256 is one too); numpy arrays join as one block each, adding no
+boundaries. Nothing runs until the user computes.
+
+dask is imported here only, inside the functions: `import qsts` never pays for it.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from .errors import QstsError
+from .kernels import CHUNK, ExactSum, chunk_sums
+from .options import Options
+from .values import NATURAL, POINTS, SUM, is_lazy
+
+
+def run(owner, key, name: str, plan, args: Sequence, points: tuple, options: Options) -> list:
+    """The outputs of `plan` (a `function.Plan`) for `args` (floats, numpy and
+    dask arrays) over `points`, lazily: per output, a dask array of the points'
+    shape where it is per point, else a 0-d one (`plan.modes` as in memory).
+    A task gets the backend from `owner._backend(key, name)` in whatever
+    process it runs (owners pickle compactly, see `qsts.function`)."""
+    import dask.array as da
+
+    n, ndim = math.prod(points), len(points)
+    index = tuple(range(ndim))
+    options = options if options.threads else replace(options, threads=1)  # Dask runs the blocks in parallel
+    pairs = [(a if is_lazy(a) else da.from_array(a, chunks=a.shape), index[ndim - a.ndim:])
+             for a in args if isinstance(a, np.ndarray) or is_lazy(a)]
+    chunks, aligned = da.core.unify_chunks(*[x for pair in pairs for x in pair])
+    aligned = iter(aligned)
+    inputs = [(next(aligned), index[ndim - np.ndim(a):]) if isinstance(a, np.ndarray) or is_lazy(a) else (a, None)
+              for a in args]
+    out_chunks = tuple(chunks[i] for i in index)
+    schedule, modes = plan.schedule, tuple(plan.modes)
+    done: dict = {}  # instruction -> 0-d dask array of its reduction's result
+    results: list = [None] * len(modes)
+    for level, this in enumerate(schedule.passes):
+        ids = tuple(done)
+        sweep = functools.partial(_sweep, owner, key, name, level, n, modes, options, ids)
+        parts = da.blockwise(sweep, index, *[x for i in ids for x in (done[i], ())],
+                             *[x for pair in inputs for x in pair], align_arrays=False,
+                             dtype=object, meta=np.empty((0,) * ndim, dtype=object))
+        for k in this.outputs:
+            results[k] = (_reduced(parts, ("out", k), None) if modes[k] == SUM else
+                          parts.map_blocks(_pick, k, dtype=np.float64, meta=np.empty((0,) * ndim)))
+        for i in this.sums:
+            done[i] = _reduced(parts, ("sum", i), functools.partial(_finished, owner, key, name, i, n))
+    floats = tuple(None if isinstance(a, np.ndarray) or is_lazy(a) else a for a in args)
+    for k, varies in enumerate(schedule.out_varies):
+        if not varies:
+            ids = tuple(done)
+            value = da.blockwise(functools.partial(_scalar, owner, key, name, k, n, modes[k], floats, ids), (),
+                                 *[x for i in ids for x in (done[i], ())], dtype=np.float64, meta=np.empty(()))
+            results[k] = da.broadcast_to(value, points, chunks=out_chunks) if modes[k] == POINTS else value
+    return results
+
+
+def unbroadcast(g, points: tuple, shape: tuple):
+    """A per-point partial reduced to its input's `shape` (as `values.unbroadcast`), lazily."""
+    extra = len(points) - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def stacked(outs: Sequence, lead: tuple, points: tuple):
+    """Several outputs over the points as one dask array of shape `lead + points` (as `values.stacked`)."""
+    import dask.array as da
+
+    return da.stack(list(outs)).reshape(lead + points)
+
+
+def summed(value):
+    """`value` summed over its points if it is an array (the objective of a
+    fit of per-point values), exactly as `kernels.points_sum` adds."""
+    if not is_lazy(value) or value.ndim == 0:
+        return value
+    import dask.array as da
+
+    parts = value.reshape(-1).map_blocks(_chunk_sums, dtype=object, meta=np.empty((0,), dtype=object))
+    return da.reduction(parts, _chunk_of, functools.partial(_aggregate, None), combine=_combine, axis=None,
+                        keepdims=False, concatenate=False, dtype=np.float64, meta=np.empty(()), name="qsts-sum")
+
+
+def _chunk_sums(block: np.ndarray) -> ExactSum:
+    sums = np.empty(-(-block.size // CHUNK))
+    chunk_sums(block.reshape(-1), sums)
+    return ExactSum.of(sums)
+
+
+def _chunk_of(part, **_) -> ExactSum:
+    return part
+
+
+def compute(results, what: str):
+    """`results` (any nesting of dask objects) computed in one graph on the
+    active scheduler. A failure of Dask's (a worker lost, a task cancelled) is
+    a QstsError naming `what`; qsts's own errors pass as they are."""
+    import dask
+
+    try:
+        (out,) = dask.compute(results)
+    except QstsError:
+        raise
+    except Exception as err:  # what Dask raises when workers die or tasks are lost varies by version
+        raise QstsError(f"{what} failed on Dask: {type(err).__name__}: {err}") from err
+    return out
+
+
+# ---------------------------------------------------------------- tasks
+
+def _sweep(owner, key, name: str, level: int, total: int, modes: tuple, options: Options, ids: tuple,
+           *values) -> tuple[dict, dict]:
+    """Pass `level` over one block: the inputs' blocks follow the earlier
+    reductions' results (`ids`). Returns the per-point outputs in the block's
+    shape, and an ExactSum of the chunk sums of each sum (by ("out", k) or ("sum", i))."""
+    backend = owner._backend(key, name)
+    done = {i: float(v) for i, v in zip(ids, values)}
+    blocks = values[len(ids):]
+    shape = np.broadcast_shapes(*(b.shape for b in blocks if isinstance(b, np.ndarray)))
+    m = math.prod(shape)
+    inputs = [np.ascontiguousarray(np.broadcast_to(b, shape), dtype=np.float64).reshape(-1)
+              if isinstance(b, np.ndarray) else b for b in blocks]
+    this = backend.schedule.passes[level]
+    outputs: list = [None] * len(modes)
+    for k in this.outputs:
+        outputs[k] = np.zeros(-(-m // CHUNK)) if modes[k] == SUM else np.empty(m)
+    with np.errstate(all="ignore"):
+        sums = backend.sweep_pass(level, inputs, m, done, modes, outputs, options, total)
+    exact = {("sum", i): ExactSum.of(s) for i, s in sums.items()}
+    exact.update({("out", k): ExactSum.of(outputs[k]) for k in this.outputs if modes[k] == SUM})
+    return {k: outputs[k].reshape(shape) for k in this.outputs if modes[k] != SUM}, exact
+
+
+def _pick(part: tuple, k: int) -> np.ndarray:
+    return part[0][k]
+
+
+def _reduced(parts, tag: tuple, finish):
+    """The sum `tag` of every block of `parts`, rounded once (then `finish`ed), as a 0-d dask array."""
+    import dask.array as da
+
+    return da.reduction(parts, functools.partial(_chunk, tag), functools.partial(_aggregate, finish),
+                        combine=_combine, axis=None, keepdims=False, concatenate=False,
+                        dtype=np.float64, meta=np.empty(()), name=f"qsts-sum-{tag[0]}{tag[1]}")
+
+
+def _chunk(tag: tuple, part: tuple, **_) -> ExactSum:
+    return part[1][tag]
+
+
+def _combine(pieces, **_) -> ExactSum:
+    return _added(pieces)
+
+
+def _aggregate(finish, pieces, **_) -> np.ndarray:
+    total = _added(pieces).rounded()
+    return np.array(total if finish is None else finish(total))
+
+
+def _added(pieces) -> ExactSum:
+    """The sum of the ExactSums in `pieces`, nested lists as Dask hands them over."""
+    total, stack = ExactSum(), [pieces]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ExactSum):
+            total = total + item
+        else:
+            stack.extend(item)
+    return total
+
+
+def _finished(owner, key, name: str, i: int, n: int, total: float) -> float:
+    return owner._backend(key, name).finished(i, total, n)
+
+
+def _scalar(owner, key, name: str, k: int, n: int, mode: str, floats: tuple, ids: tuple, *done) -> np.ndarray:
+    """Output k where it is the same at every point (a float; summed over the points if `mode` is SUM)."""
+    backend = owner._backend(key, name)
+    with np.errstate(all="ignore"):
+        value = backend.scalar_output(k, floats, n, {i: float(v) for i, v in zip(ids, done)},
+                                      SUM if mode == SUM else NATURAL)
+    return np.array(value)
