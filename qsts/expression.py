@@ -111,6 +111,10 @@ class Expression:
     def __hash__(self) -> int:
         return hash((id(self.root), self.variables))
 
+    def __reduce__(self):
+        """Root and variable order only: the root pickles its graph itself, and `_cache` is rebuilt on use."""
+        return Expression, (self.root, self.variables)
+
 
 
 @functools.lru_cache(maxsize=512)  # Expressions are immutable, so sharing them is safe

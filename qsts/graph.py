@@ -7,6 +7,9 @@ equal keys always give the very same object and `is` is equality.
 
 The table holds nodes weakly: a node lives as long as something (an expression,
 or a parent node) refers to it, and interning never leaks memory.
+
+A node pickles as its whole graph in flat postfix (`dump`), and loads interned
+again (`load`): the very same node in the same process, an equal one elsewhere.
 """
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ class Node:
         raise AttributeError("qsts nodes are immutable")
 
     def __reduce__(self):
-        raise TypeError("qsts nodes are interned and cannot be pickled; pickle the text")
+        """Pickle the graph as flat postfix (`dump`): the text is exponential in shared graphs."""
+        return _load_node, (dump([self]),)
 
     # Operators and text come from the layers above, which know the op table (built on
     # nodes, so graph cannot import it): qsts.algebra installs `build(name, *args)`, the
@@ -168,3 +172,41 @@ def parent_counts(roots: Iterable[Node]) -> dict[Node, int]:
         for a in node.args:
             counts[a] += 1
     return counts
+
+
+# ---------------------------------------------------------------- pickling
+# A graph is stored as postfix, each unique node once: a constant as its float (pickle
+# keeps a float's bits), a variable as its name, any other node as (op, *child indices)
+# into the entries before it. Flat, because pickle recurses on nested objects.
+
+def dump(roots: Iterable[Node]) -> tuple:
+    """`(entries, root indices)`: the graph under `roots` in flat postfix, linear in its unique nodes."""
+    roots = tuple(roots)
+    order = topological(roots)
+    index = {node: i for i, node in enumerate(order)}
+    return tuple(_entry(node, index) for node in order), tuple(index[r] for r in roots)
+
+
+def _entry(node: Node, index: dict[Node, int]) -> float | str | tuple:
+    """One node's entry: leaves by value, so loading interns them under the same key."""
+    if node.op == CONST or node.op == VAR:
+        return node.value
+    return (node.op, *[index[a] for a in node.args])
+
+
+def load(encoded: tuple) -> list[Node]:
+    """The roots of a `dump`, interned again: stored children are in canonical order
+    already, so the raw `make` gives the original key and digest (no sorting, no simplifying)."""
+    entries, roots = encoded
+    nodes: list[Node] = []  # holds every node until its parents are made
+    for entry in entries:
+        if isinstance(entry, tuple):
+            nodes.append(make(entry[0], tuple([nodes[i] for i in entry[1:]])))
+        else:
+            nodes.append(const(entry) if isinstance(entry, float) else var(entry))
+    return [nodes[i] for i in roots]
+
+
+def _load_node(encoded: tuple) -> Node:
+    """The node of `Node.__reduce__`: a module-level function, so pickle stores it by name."""
+    return load(encoded)[0]
