@@ -63,11 +63,13 @@ def run(owner, key, name: str, plan, args: Sequence, points: tuple, options: Opt
         parts = da.blockwise(sweep, index, *[x for i in ids for x in (done[i], ())],
                              *[x for pair in inputs for x in pair], align_arrays=False,
                              dtype=object, meta=np.empty((0,) * ndim, dtype=object))
+        tags = [("out", k) for k in this.outputs if modes[k] == SUM] + [("sum", i) for i in this.sums]
+        totals = _totals(parts) if tags else None  # the pass's sums in one reduction
         for k in this.outputs:
-            results[k] = (_reduced(parts, ("out", k), None) if modes[k] == SUM else
+            results[k] = (_take(totals, ("out", k), None) if modes[k] == SUM else
                           parts.map_blocks(_pick, k, dtype=np.float64, meta=np.empty((0,) * ndim)))
         for i in this.sums:
-            done[i] = _reduced(parts, ("sum", i), functools.partial(_finished, owner, key, name, i, n))
+            done[i] = _take(totals, ("sum", i), functools.partial(_finished, owner, key, name, i, n))
     floats = tuple(None if isinstance(a, np.ndarray) or is_lazy(a) else a for a in args)
     for k, varies in enumerate(schedule.out_varies):
         if not varies:
@@ -99,21 +101,15 @@ def summed(value):
     fit of per-point values), exactly as `kernels.points_sum` adds."""
     if not is_lazy(value) or value.ndim == 0:
         return value
-    import dask.array as da
-
     parts = value.reshape(-1).map_blocks(_chunk_sums, dtype=object, meta=np.empty((0,), dtype=object))
-    return da.reduction(parts, _chunk_of, functools.partial(_aggregate, None), combine=_combine, axis=None,
-                        keepdims=False, concatenate=False, dtype=np.float64, meta=np.empty(()), name="qsts-sum")
+    return _take(_totals(parts), ("sum",), None)
 
 
-def _chunk_sums(block: np.ndarray) -> ExactSum:
+def _chunk_sums(block: np.ndarray) -> tuple:
+    """A block of a per-point array as `_sweep` gives its sums: (no points, {tag: ExactSum})."""
     sums = np.empty(-(-block.size // CHUNK))
     chunk_sums(block.reshape(-1), sums)
-    return ExactSum.of(sums)
-
-
-def _chunk_of(part, **_) -> ExactSum:
-    return part
+    return {}, {("sum",): ExactSum.of(sums)}
 
 
 def compute(results, what: str):
@@ -160,35 +156,52 @@ def _pick(part: tuple, k: int) -> np.ndarray:
     return part[0][k]
 
 
-def _reduced(parts, tag: tuple, finish):
-    """The sum `tag` of every block of `parts`, rounded once (then `finish`ed), as a 0-d dask array."""
+def _totals(parts):
+    """Every sum of a pass over all blocks of `parts`, each rounded once: a 0-d
+    object array holding {tag: float}."""
     import dask.array as da
 
-    return da.reduction(parts, functools.partial(_chunk, tag), functools.partial(_aggregate, finish),
-                        combine=_combine, axis=None, keepdims=False, concatenate=False,
-                        dtype=np.float64, meta=np.empty(()), name=f"qsts-sum-{tag[0]}{tag[1]}")
+    return da.reduction(parts, _chunk, _aggregate, combine=_combine, axis=None, keepdims=False,
+                        concatenate=False, dtype=object, meta=np.empty((), dtype=object), name="qsts-sums")
 
 
-def _chunk(tag: tuple, part: tuple, **_) -> ExactSum:
-    return part[1][tag]
+def _take(totals, tag: tuple, finish):
+    """The sum `tag` of `totals` (then `finish`ed), as a 0-d float64 dask array."""
+    import dask.array as da
+
+    return da.blockwise(functools.partial(_taken, tag, finish), (), totals, (), dtype=np.float64,
+                        meta=np.empty(()))
 
 
-def _combine(pieces, **_) -> ExactSum:
+def _chunk(part: tuple, **_) -> dict:
+    return part[1]
+
+
+def _combine(pieces, **_) -> dict:
     return _added(pieces)
 
 
-def _aggregate(finish, pieces, **_) -> np.ndarray:
-    total = _added(pieces).rounded()
+def _aggregate(pieces, **_) -> np.ndarray:
+    out = np.empty((), dtype=object)
+    out[()] = {tag: total.rounded() for tag, total in _added(pieces).items()}
+    return out
+
+
+def _taken(tag: tuple, finish, totals: np.ndarray) -> np.ndarray:
+    total = totals[()][tag]
     return np.array(total if finish is None else finish(total))
 
 
-def _added(pieces) -> ExactSum:
-    """The sum of the ExactSums in `pieces`, nested lists as Dask hands them over."""
-    total, stack = ExactSum(), [pieces]
+def _added(pieces) -> dict:
+    """Per tag, the sum of the ExactSums in `pieces`: {tag: ExactSum} dicts in
+    nested lists, as Dask hands them over."""
+    total: dict = {}
+    stack = [pieces]
     while stack:
         item = stack.pop()
-        if isinstance(item, ExactSum):
-            total = total + item
+        if isinstance(item, dict):
+            for tag, x in item.items():
+                total[tag] = total[tag] + x if tag in total else x
         else:
             stack.extend(item)
     return total
