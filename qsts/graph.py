@@ -50,6 +50,12 @@ class Node:
         """Pickle the graph as flat postfix (`dump`): the text is exponential in shared graphs."""
         return _load_node, (dump([self]),)
 
+    def __copy__(self):  # interned and immutable: a copy is the node itself (not a pickle round trip)
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     # Operators and text come from the layers above, which know the op table (built on
     # nodes, so graph cannot import it): qsts.algebra installs `build(name, *args)`, the
     # simplifying constructor, and qsts.printing `show(node)`, a short infix.

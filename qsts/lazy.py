@@ -187,9 +187,9 @@ def _aggregate(pieces, **_) -> np.ndarray:
     return out
 
 
-def _taken(tag: tuple, finish, totals: np.ndarray) -> np.ndarray:
+def _taken(tag: tuple, finish, totals: np.ndarray) -> np.float64:
     total = totals[()][tag]
-    return np.array(total if finish is None else finish(total))
+    return np.float64(total if finish is None else finish(total))  # a numpy scalar, as dask's own sums give
 
 
 def _added(pieces) -> dict:
@@ -211,10 +211,10 @@ def _finished(owner, key, name: str, i: int, n: int, total: float) -> float:
     return owner._backend(key, name).finished(i, total, n)
 
 
-def _scalar(owner, key, name: str, k: int, n: int, mode: str, floats: tuple, ids: tuple, *done) -> np.ndarray:
+def _scalar(owner, key, name: str, k: int, n: int, mode: str, floats: tuple, ids: tuple, *done) -> np.float64:
     """Output k where it is the same at every point (a float; summed over the points if `mode` is SUM)."""
     backend = owner._backend(key, name)
     with np.errstate(all="ignore"):
         value = backend.scalar_output(k, floats, n, {i: float(v) for i, v in zip(ids, done)},
                                       SUM if mode == SUM else NATURAL)
-    return np.array(value)
+    return np.float64(value)
