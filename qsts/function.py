@@ -272,7 +272,7 @@ class Function(_Runs):
             second = [partials(grads[i].root, [self.variables[j]])[0].node for i, j in upper]
             self._hess = Compiled(second, self.variables)
         args = self._args(args, values)
-        if any(isinstance(a, np.ndarray) for a in args):
+        if any(V.signature(args)):
             raise InputValueError("hessian takes scalar values")
         h = np.empty((n, n))
         for (i, j), v in zip(upper, self._hess.scalar(*args)):

@@ -490,11 +490,15 @@ class ScipyObjective:
         return vector.tolist() + self._problem.fixed
 
     def fun(self, x) -> float:
-        return float(self._f(*self._args(x)))
+        return float(self._computed(self._f(*self._args(x)), "value"))
 
     def jac(self, x) -> np.ndarray:
-        g = self._f.grad(*self._args(x))  # one float per variable: nothing to keep between calls
-        return np.array([g[v] for v in self.variables])
+        g = self._computed(self._f.grad(*self._args(x)), "gradient")  # one float per variable: nothing to keep
+        return np.array([g[v] for v in self.variables], dtype=np.float64)
+
+    def _computed(self, result, what: str):
+        """`result`, computed in one graph where the data are dask arrays."""
+        return lazy.compute(result, f"the {what} of the ScipyObjective") if self._problem.lazy else result
 
     def hess(self, x) -> np.ndarray:
         full = compiled(self._f.expression)  # the same variables, in the same order
