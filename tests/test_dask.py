@@ -330,3 +330,11 @@ def test_functions_pickle_and_load_once_per_process():
     F = qsts.compile(["x*y", "x + z"])
     G = pickle.loads(pickle.dumps(F))
     assert same(G.jacobian(x=1, y=2, z=3), F.jacobian(x=1, y=2, z=3))
+
+
+def test_scalar_only_calls_refuse_dask_arrays_as_they_refuse_numpy_ones():
+    x = da.ones(4, chunks=2)
+    with pytest.raises(InputValueError, match="scalar"):
+        qsts.compile("x^2").hessian(x=x)
+    with pytest.raises(QstsError, match="scalar"):
+        qsts.check_grad("x^2", x=x)
