@@ -267,6 +267,22 @@ def test_a_function_sent_to_worker_processes_gives_the_same_bits(client):
     assert_same(f.value_and_grad(x=x, a=0.3), remote)
     pids = set(client.run(os.getpid).values())
     assert len(pids) == 2 and os.getpid() not in pids
+    # each worker process loads the function once: every later task gets that very object, compiled plans and all
+    digest = f._payload()[0]
+
+    def loaded():
+        from qsts.function import _loaded
+        return id(_loaded[digest]) if digest in _loaded else None
+
+    def call_on_each_worker(ks):
+        for worker in client.scheduler_info()["workers"]:
+            client.gather(client.map(lambda k, f=f: f(x=np.full(300, float(k)), a=0.3), ks, workers=[worker],
+                                     pure=False))
+
+    call_on_each_worker(range(4))
+    first = client.run(loaded)
+    call_on_each_worker(range(4, 8))
+    assert client.run(loaded) == first and None not in first.values()
 
 
 def test_lazy_results_on_the_cluster_are_the_in_memory_bits(client):
