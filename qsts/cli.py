@@ -16,12 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from . import api, optimize, repl
-from .data import columns_for, read_csv
+from . import api, lazy, optimize, repl
+from .data import read_columns
 from .errors import QstsError
 from .graph import topological
 from .printing import graph_dot, graph_text, number
-from .values import ieee_word
+from .values import ieee_word, is_lazy
 from .version import __version__
 
 
@@ -37,6 +37,9 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip()
+        if not sep and os.path.exists(pair):  # `--data parts/*.csv` unquoted: the shell gave the files
+            raise QstsError(f"expected name=value, got the file {pair!r}; quote a glob (--data 'parts/*.csv') "
+                            "so that the shell leaves it to qsts")
         if not sep or not name.isidentifier():
             raise QstsError(f"expected name=value, got {pair.strip()!r}")
         if name in values:
@@ -63,15 +66,33 @@ def _fmt(value) -> str:
 
 
 def _data(args, given: dict) -> dict:
-    """Columns of `--data FILE.csv` for the expression's variables, by header name."""
+    """Columns of `--data PATH` for the expression's variables, by header name
+    (dask arrays for a dataset: a glob, Parquet or a directory)."""
     if not getattr(args, "data", None):
         return {}
-    return columns_for(api.parse(args.expr).variables, read_csv(args.data), given, args.data)
+    return read_columns(args.data, api.parse(args.expr).variables, given)
+
+
+def _computed(results, data: dict, what: str):
+    """`results` computed in one Dask graph if the data are lazy (a 0-d result
+    as a float, as the in-memory call gives it), else as they are."""
+    if not any(is_lazy(v) for v in data.values()):
+        return results
+    results = lazy.compute(results, what)
+    if isinstance(results, tuple):  # (value, partials)
+        return _scalar(results[0]), {k: _scalar(v) for k, v in results[1].items()}
+    return _scalar(results)
+
+
+def _scalar(value):
+    """A computed 0-d array as a float, as the in-memory call gives a sum."""
+    return float(value) if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0 else value
 
 
 def cmd_eval(args) -> None:
     values = _bindings(args.values)
-    print(_fmt(api.evaluate(args.expr, **values, **_data(args, values))))
+    data = _data(args, values)
+    print(_fmt(_computed(api.evaluate(args.expr, **values, **data), data, f"evaluating {args.expr}")))
 
 
 def cmd_grad(args) -> None:
@@ -80,7 +101,7 @@ def cmd_grad(args) -> None:
     if data:  # partials for the NAME=VALUE variables; the columns are data
         e = api.parse(args.expr)
         f = api.compiled(e, tuple(v for v in e.variables if v not in data))
-        value, partials = f.value_and_grad(**values, **data)
+        value, partials = _computed(f.value_and_grad(**values, **data), data, f"the gradient of {args.expr}")
     else:
         value, partials = api.value_and_grad(args.expr, **values)
     print(f"value = {_fmt(value)}")
@@ -275,10 +296,8 @@ def _parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    data_help = "bind the variables named in FILE.csv's header to its columns (arrays)"
-    command("eval", cmd_eval, "print the value").add_argument("--data", metavar="FILE.csv", help=data_help)
-    command("grad", cmd_grad, "print the value and each partial derivative").add_argument(
-        "--data", metavar="FILE.csv", help=data_help)
+    _data_flags(command("eval", cmd_eval, "print the value"), DATA_HELP)
+    _data_flags(command("grad", cmd_grad, "print the value and each partial derivative"), DATA_HELP)
     command("diff", cmd_diff, "print the symbolic derivative", values=False).add_argument(
         "var", metavar="VAR", help="the variable to differentiate by")
     command("postfix", cmd_postfix, "print the postfix (RPN) form", values=False)
@@ -301,11 +320,21 @@ def _parser() -> argparse.ArgumentParser:
                         "--no-line-search takes fixed steps of --lr")
     m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration "
                    "(any format matplotlib writes; .png if FILE has no extension)")
-    m.add_argument("--data", metavar="FILE.csv", help="hold the variables named in FILE.csv's header at its "
-                   "columns and fit the ones given NAME=VALUE starts")
+    _data_flags(m, "hold the variables named as columns of PATH (its header) at them, as arrays, and fit the "
+                   "ones given NAME=VALUE starts. " + DATA_KINDS)
     r = sub.add_parser("repl", help="an interactive session (also: qsts with no arguments)")
     r.set_defaults(func=lambda args: None, repl=True)
     return p
+
+
+DATA_KINDS = ("PATH is a CSV file (read in memory), or a dataset read lazily with dask: a quoted glob of CSV files "
+              "('parts/*.csv'), or Parquet (a .parquet, .parq or .pq file, a directory of them, or a glob). "
+              "Column names that are not identifiers cannot be variables and are ignored in a dataset")
+DATA_HELP = "bind the variables named as columns of PATH (its header) to them, as arrays. " + DATA_KINDS
+
+
+def _data_flags(c: argparse.ArgumentParser, data_help: str) -> None:
+    c.add_argument("--data", metavar="PATH", help=data_help)
 
 
 def _version() -> str:

@@ -8,9 +8,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qsts"
 MODULES = sorted(PACKAGE.rglob("*.py"))
-# imported where used: optional extras, and llvmlite, a dependency whose LLVM takes ~50 ms to
-# load, so only the first native compile pays for it (never `import qsts`)
-OPTIONAL = {"matplotlib", "readline", "scipy", "graphviz", "dask", "distributed", "llvmlite"}
+# imported where used: optional extras (pandas comes with dask.dataframe), and llvmlite, a dependency
+# whose LLVM takes ~50 ms to load, so only the first native compile pays for it (never `import qsts`)
+OPTIONAL = {"matplotlib", "readline", "scipy", "graphviz", "dask", "distributed", "pandas", "llvmlite"}
 LONGEST = 50
 
 
