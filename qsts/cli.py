@@ -6,6 +6,7 @@ stopped without converging, 2 on bad input, 130 when interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shutil
@@ -25,6 +26,7 @@ from .values import ieee_word, is_lazy
 from .version import __version__
 
 
+DEFAULT_TIMEOUT = 10.0  # seconds to wait for --scheduler
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_STATUS = ("exit status: 0 on success (for minimize: converged), 1 when minimize stopped without "
                "converging, 2 on bad input, 130 when interrupted (Ctrl-C)")
@@ -186,6 +188,48 @@ def cmd_minimize(args) -> int:
     return EXIT_OK if r.converged else EXIT_NOT_CONVERGED
 
 
+@contextlib.contextmanager
+def scheduler(args):
+    """With `--scheduler ADDRESS`: a `distributed.Client` connected for the
+    command's computations (Dask's default scheduler until it closes)."""
+    address = getattr(args, "scheduler", None)
+    if not address:
+        yield
+        return
+    with connect(address, args.timeout):
+        yield
+
+
+def connect(address: str, timeout: float):
+    """A `distributed.Client` of the scheduler at `address`, or a QstsError
+    within `timeout` seconds. Client's own timeout leaves its handshake
+    unbounded (a server that accepts and never answers hangs it), so a first
+    connection is made here under a deadline that covers it."""
+    try:
+        import asyncio
+        import distributed
+        from distributed.comm import connect as comm_connect
+    except ImportError:
+        raise QstsError("--scheduler needs dask.distributed: pip install 'qsts[dask]'") from None
+
+    async def handshake():
+        comm = await asyncio.wait_for(comm_connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    deadline = time.monotonic() + timeout
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(handshake())
+        return distributed.Client(address, timeout=max(deadline - time.monotonic(), 0.1))
+    except Exception as err:  # an address distributed cannot parse, a refused or silent port, a stranger answering
+        if isinstance(err, (TimeoutError, asyncio.TimeoutError)) or str(err).startswith("Timed out"):
+            raise QstsError(f"no Dask scheduler answered at {address} within {timeout:g} s (--timeout)") from None
+        raise QstsError(f"cannot connect to a Dask scheduler at {address} (--timeout {timeout:g} s): "
+                        f"{type(err).__name__}: {err}") from None
+    finally:
+        loop.close()  # not waiting for a name lookup still running in its executor
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -335,6 +379,21 @@ DATA_HELP = "bind the variables named as columns of PATH (its header) to them, a
 
 def _data_flags(c: argparse.ArgumentParser, data_help: str) -> None:
     c.add_argument("--data", metavar="PATH", help=data_help)
+    c.add_argument("--scheduler", metavar="ADDRESS", help="compute a dataset (see --data) on the Dask cluster "
+                   "whose scheduler is at ADDRESS, e.g. tcp://10.0.0.5:8786, through a distributed.Client (its "
+                   "workers must see the files; in-memory data is computed here)")
+    c.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
+                   help=f"seconds to wait for --scheduler to answer (default: {DEFAULT_TIMEOUT:g})")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text.strip()} is not a positive number of seconds")
+    return value
 
 
 def _version() -> str:
@@ -342,7 +401,7 @@ def _version() -> str:
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
-          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data"}
+          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data", "--scheduler", "--timeout"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -361,7 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None or getattr(args, "repl", False):
         return repl.main()
     try:
-        status = args.func(args) or EXIT_OK
+        with scheduler(args):
+            status = args.func(args) or EXIT_OK
         sys.stdout.flush()
     except QstsError as err:
         print(f"qsts: error: {err}", file=sys.stderr)

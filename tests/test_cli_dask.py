@@ -1,17 +1,21 @@
 """The command line on datasets read lazily with dask (`--data` with a glob of
-CSV files or Parquet), issue 14.
+CSV files or Parquet) and on a Dask cluster (`--scheduler`), issue 14.
 
 The oracles are independent of qsts: the data are written with numpy and
 pandas, the fit is numpy.polyfit's, the sums are math.fsum's.
 """
 import math
+import pickle
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 
+import qsts
 from qsts.cli import main
 
 dd = pytest.importorskip("dask.dataframe")
@@ -144,6 +148,18 @@ def test_an_unquoted_glob_is_told_to_quote_it(capsys, line):
     one_line_error(*run(capsys, "eval", "sum(x)", "--data", *files), ["got the file", "quote a glob"])
 
 
+def test_new_flags_keep_negative_expressions_and_state_their_defaults(capsys):
+    assert run(capsys, "eval", "-x^2", "--timeout", "5", "x=3") == (0, "-9\n", "")
+    with pytest.raises(SystemExit) as exit:
+        main(["eval", "x", "x=1", "--timeout", "0"])
+    assert exit.value.code == 2 and "0 is not a positive number of seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["minimize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--scheduler ADDRESS" in text
+    assert "--timeout SECONDS seconds to wait for --scheduler to answer (default: 10)" in text
+
+
 def test_the_help_says_what_data_may_be(capsys):
     with pytest.raises(SystemExit):
         main(["grad", "--help"])
@@ -151,17 +167,85 @@ def test_the_help_says_what_data_may_be(capsys):
     assert "'parts/*.csv'" in text and "not identifiers cannot be variables and are ignored" in text
 
 
+# ---------------------------------------------------------------- scheduler
+
+def test_an_unreachable_scheduler_is_an_error_within_the_timeout(capsys):
+    pytest.importorskip("distributed")
+    silent = socket.socket()  # accepts connections and never answers: distributed's own timeout would hang
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    address = "tcp://127.0.0.1:%d" % silent.getsockname()[1]
+    try:
+        start = time.monotonic()
+        code, out, err = run(capsys, "eval", "x", "x=1", "--scheduler", address, "--timeout", "2")
+        elapsed = time.monotonic() - start
+    finally:
+        silent.close()
+    one_line_error(code, out, err, [address, "within 2 s"])
+    assert elapsed < 2 + 20
+    one_line_error(*run(capsys, "eval", "x", "x=1", "--scheduler", "nonsense://x"), ["nonsense://x", "scheme"])
+
+
+def test_a_refused_scheduler_in_a_fresh_process(tmp_path):
+    pytest.importorskip("distributed")
+    refused = socket.socket()  # bound, never listening: connections are refused while the test holds the port
+    refused.bind(("127.0.0.1", 0))
+    address = "tcp://127.0.0.1:%d" % refused.getsockname()[1]
+    try:
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "qsts", "eval", "sum(x)", "--data", str(tmp_path / "*.csv"),
+                               "--scheduler", address, "--timeout", "2"], capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - start
+    finally:
+        refused.close()
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"qsts: error: no Dask scheduler answered at {address} within 2 s (--timeout)\n"
+    assert elapsed < 2 + 20
+
+
 def test_without_dask_the_extra_to_install_is_named():
     code = """
         import sys
-        sys.modules["dask"] = None  # as if not installed: importing it fails
+        sys.modules["dask"] = sys.modules["distributed"] = None  # as if not installed: importing them fails
         from qsts.cli import main
         codes = [main(["eval", "sum(x)", "--data", "parts/*.csv"]), main(["eval", "sum(x)", "--data", "d.parquet"]),
+                 main(["eval", "x", "x=1", "--scheduler", "tcp://127.0.0.1:8786"]),
                  main(["eval", "sum(x)", "--data", "missing.csv"])]
         print(codes)
     """
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
-    assert done.stdout == "[2, 2, 2]\n", done.stderr
+    assert done.stdout == "[2, 2, 2, 2]\n", done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 3 and all("pip install 'qsts[dask]'" in line for line in lines[:2]), done.stderr
-    assert "cannot read missing.csv" in lines[2]  # one CSV file needs no dask
+    assert len(lines) == 4 and all("pip install 'qsts[dask]'" in line for line in lines[:3]), done.stderr
+    assert "cannot read missing.csv" in lines[3]  # one CSV file needs no dask
+
+
+def _functions_pickle() -> bool:
+    try:
+        pickle.dumps(qsts.compile("x*y"))
+    except (TypeError, pickle.PicklingError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None, protocol="tcp",
+                                  host="127.0.0.1") as c:
+        yield c
+
+
+@pytest.mark.skipif(not _functions_pickle(), reason="qsts Functions do not pickle yet, and distributed pickles them")
+def test_fit_on_a_cluster(capsys, line, cluster):
+    distributed = pytest.importorskip("distributed")
+    root, x, y = line
+    code, out, err = run(capsys, "minimize", *FIT, "--data", str(root / "csv" / "*.csv"),
+                         "--scheduler", cluster.scheduler_address)
+    assert (code, err) == (0, ""), err
+    slope, intercept = np.polyfit(x, y, 1)
+    a, b = fitted(out)
+    assert abs(a - slope) < 1e-8 and abs(b - intercept) < 1e-8
+    assert any(p.startswith("qsts-read-csv") for p in cluster.scheduler.task_prefixes)  # the files were read there
+    with pytest.raises(ValueError):  # and the client is closed: no default client is left behind
+        distributed.default_client()
