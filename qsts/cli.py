@@ -6,6 +6,7 @@ stopped without converging, 2 on bad input, 130 when interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shutil
@@ -16,15 +17,16 @@ from typing import Sequence
 
 import numpy as np
 
-from . import api, optimize, repl
-from .data import columns_for, read_csv
+from . import api, lazy, optimize, repl
+from .data import read_columns
 from .errors import QstsError
 from .graph import topological
 from .printing import graph_dot, graph_text, number
-from .values import ieee_word
+from .values import ieee_word, is_lazy
 from .version import __version__
 
 
+DEFAULT_TIMEOUT = 10.0  # seconds to wait for --scheduler
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_STATUS = ("exit status: 0 on success (for minimize: converged), 1 when minimize stopped without "
                "converging, 2 on bad input, 130 when interrupted (Ctrl-C)")
@@ -37,6 +39,9 @@ def _bindings(pairs: Sequence[str]) -> dict[str, float]:
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip()
+        if not sep and os.path.exists(pair):  # `--data parts/*.csv` unquoted: the shell gave the files
+            raise QstsError(f"expected name=value, got the file {pair!r}; quote a glob (--data 'parts/*.csv') "
+                            "so that the shell leaves it to qsts")
         if not sep or not name.isidentifier():
             raise QstsError(f"expected name=value, got {pair.strip()!r}")
         if name in values:
@@ -63,15 +68,33 @@ def _fmt(value) -> str:
 
 
 def _data(args, given: dict) -> dict:
-    """Columns of `--data FILE.csv` for the expression's variables, by header name."""
+    """Columns of `--data PATH` for the expression's variables, by header name
+    (dask arrays for a dataset: a glob, Parquet or a directory)."""
     if not getattr(args, "data", None):
         return {}
-    return columns_for(api.parse(args.expr).variables, read_csv(args.data), given, args.data)
+    return read_columns(args.data, api.parse(args.expr).variables, given)
+
+
+def _computed(results, data: dict, what: str):
+    """`results` computed in one Dask graph if the data are lazy (a 0-d result
+    as a float, as the in-memory call gives it), else as they are."""
+    if not any(is_lazy(v) for v in data.values()):
+        return results
+    results = lazy.compute(results, what)
+    if isinstance(results, tuple):  # (value, partials)
+        return _scalar(results[0]), {k: _scalar(v) for k, v in results[1].items()}
+    return _scalar(results)
+
+
+def _scalar(value):
+    """A computed 0-d array as a float, as the in-memory call gives a sum."""
+    return float(value) if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0 else value
 
 
 def cmd_eval(args) -> None:
     values = _bindings(args.values)
-    print(_fmt(api.evaluate(args.expr, **values, **_data(args, values))))
+    data = _data(args, values)
+    print(_fmt(_computed(api.evaluate(args.expr, **values, **data), data, f"evaluating {args.expr}")))
 
 
 def cmd_grad(args) -> None:
@@ -80,7 +103,7 @@ def cmd_grad(args) -> None:
     if data:  # partials for the NAME=VALUE variables; the columns are data
         e = api.parse(args.expr)
         f = api.compiled(e, tuple(v for v in e.variables if v not in data))
-        value, partials = f.value_and_grad(**values, **data)
+        value, partials = _computed(f.value_and_grad(**values, **data), data, f"the gradient of {args.expr}")
     else:
         value, partials = api.value_and_grad(args.expr, **values)
     print(f"value = {_fmt(value)}")
@@ -163,6 +186,48 @@ def cmd_minimize(args) -> int:
     if r.message == optimize.INTERRUPTED:
         return EXIT_INTERRUPTED
     return EXIT_OK if r.converged else EXIT_NOT_CONVERGED
+
+
+@contextlib.contextmanager
+def scheduler(args):
+    """With `--scheduler ADDRESS`: a `distributed.Client` connected for the
+    command's computations (Dask's default scheduler until it closes)."""
+    address = getattr(args, "scheduler", None)
+    if not address:
+        yield
+        return
+    with connect(address, args.timeout):
+        yield
+
+
+def connect(address: str, timeout: float):
+    """A `distributed.Client` of the scheduler at `address`, or a QstsError
+    within `timeout` seconds. Client's own timeout leaves its handshake
+    unbounded (a server that accepts and never answers hangs it), so a first
+    connection is made here under a deadline that covers it."""
+    try:
+        import asyncio
+        import distributed
+        from distributed.comm import connect as comm_connect
+    except ImportError:
+        raise QstsError("--scheduler needs dask.distributed: pip install 'qsts[dask]'") from None
+
+    async def handshake():
+        comm = await asyncio.wait_for(comm_connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    deadline = time.monotonic() + timeout
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(handshake())
+        return distributed.Client(address, timeout=max(deadline - time.monotonic(), 0.1))
+    except Exception as err:  # an address distributed cannot parse, a refused or silent port, a stranger answering
+        if isinstance(err, (TimeoutError, asyncio.TimeoutError)) or str(err).startswith("Timed out"):
+            raise QstsError(f"no Dask scheduler answered at {address} within {timeout:g} s (--timeout)") from None
+        raise QstsError(f"cannot connect to a Dask scheduler at {address} (--timeout {timeout:g} s): "
+                        f"{type(err).__name__}: {err}") from None
+    finally:
+        loop.close()  # not waiting for a name lookup still running in its executor
 
 
 def _pyplot():
@@ -275,10 +340,8 @@ def _parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    data_help = "bind the variables named in FILE.csv's header to its columns (arrays)"
-    command("eval", cmd_eval, "print the value").add_argument("--data", metavar="FILE.csv", help=data_help)
-    command("grad", cmd_grad, "print the value and each partial derivative").add_argument(
-        "--data", metavar="FILE.csv", help=data_help)
+    _data_flags(command("eval", cmd_eval, "print the value"), DATA_HELP)
+    _data_flags(command("grad", cmd_grad, "print the value and each partial derivative"), DATA_HELP)
     command("diff", cmd_diff, "print the symbolic derivative", values=False).add_argument(
         "var", metavar="VAR", help="the variable to differentiate by")
     command("postfix", cmd_postfix, "print the postfix (RPN) form", values=False)
@@ -301,11 +364,36 @@ def _parser() -> argparse.ArgumentParser:
                         "--no-line-search takes fixed steps of --lr")
     m.add_argument("--plot", metavar="FILE.png", help="draw value and gradient norm against iteration "
                    "(any format matplotlib writes; .png if FILE has no extension)")
-    m.add_argument("--data", metavar="FILE.csv", help="hold the variables named in FILE.csv's header at its "
-                   "columns and fit the ones given NAME=VALUE starts")
+    _data_flags(m, "hold the variables named as columns of PATH (its header) at them, as arrays, and fit the "
+                   "ones given NAME=VALUE starts. " + DATA_KINDS)
     r = sub.add_parser("repl", help="an interactive session (also: qsts with no arguments)")
     r.set_defaults(func=lambda args: None, repl=True)
     return p
+
+
+DATA_KINDS = ("PATH is a CSV file (read in memory), or a dataset read lazily with dask: a quoted glob of CSV files "
+              "('parts/*.csv'), or Parquet (a .parquet, .parq or .pq file, a directory of them, or a glob). "
+              "Column names that are not identifiers cannot be variables and are ignored in a dataset")
+DATA_HELP = "bind the variables named as columns of PATH (its header) to them, as arrays. " + DATA_KINDS
+
+
+def _data_flags(c: argparse.ArgumentParser, data_help: str) -> None:
+    c.add_argument("--data", metavar="PATH", help=data_help)
+    c.add_argument("--scheduler", metavar="ADDRESS", help="compute a dataset (see --data) on the Dask cluster "
+                   "whose scheduler is at ADDRESS, e.g. tcp://10.0.0.5:8786, through a distributed.Client (its "
+                   "workers must see the files; in-memory data is computed here)")
+    c.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
+                   help=f"seconds to wait for --scheduler to answer (default: {DEFAULT_TIMEOUT:g})")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text.strip()} is not a positive number of seconds")
+    return value
 
 
 def _version() -> str:
@@ -313,7 +401,7 @@ def _version() -> str:
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
-          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data"}
+          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data", "--scheduler", "--timeout"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -332,7 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None or getattr(args, "repl", False):
         return repl.main()
     try:
-        status = args.func(args) or EXIT_OK
+        with scheduler(args):
+            status = args.func(args) or EXIT_OK
         sys.stdout.flush()
     except QstsError as err:
         print(f"qsts: error: {err}", file=sys.stderr)

@@ -8,9 +8,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qsts"
 MODULES = sorted(PACKAGE.rglob("*.py"))
-# imported where used: optional extras, and llvmlite, a dependency whose LLVM takes ~50 ms to
-# load, so only the first native compile pays for it (never `import qsts`)
-OPTIONAL = {"matplotlib", "readline", "scipy", "graphviz", "dask", "distributed", "llvmlite"}
+# imported where used: optional extras (pandas comes with dask.dataframe), llvmlite, a dependency
+# whose LLVM takes ~50 ms to load, so only the first native compile pays for it (never `import qsts`),
+# and asyncio, ~25 ms that only `--scheduler` needs (next to distributed, which imports it anyway)
+OPTIONAL = {"matplotlib", "readline", "scipy", "graphviz", "dask", "distributed", "pandas", "llvmlite", "asyncio"}
 LONGEST = 50
 
 
