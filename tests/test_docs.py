@@ -40,3 +40,17 @@ def test_the_shipped_csv_fits_as_the_readme_says(capsys):
     fitted = dict(line.split(" = ") for line in capsys.readouterr().out.splitlines() if line[:2] in ("a ", "b "))
     slope, intercept = np.polyfit(t, y, 1)
     assert abs(float(fitted["a"]) - slope) < 1e-8 and abs(float(fitted["b"]) - intercept) < 1e-8
+
+
+def test_the_dataset_transcript_prints_what_the_readme_says(capsys, monkeypatch):
+    """The README's `--data 'examples/line_parts/*.csv'` transcript, run from the
+    repository's root as a user would, prints the lines shown under it."""
+    pytest.importorskip("dask.dataframe")
+    from qsts.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"\$ qsts (grad .*--data 'examples/line_parts/\*\.csv'.*)\n((?:[^`\n].*\n)+)", readme)
+    argv = [a.strip("'\"") for a in re.findall(r"'[^']*'|\"[^\"]*\"|\S+", found.group(1))]
+    monkeypatch.chdir(ROOT)
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == found.group(2).splitlines()
