@@ -53,7 +53,7 @@ def evaluate(expr: ExprLike, /, **values) -> float | np.ndarray:
     """
     e = parse(expr)
     args, points = _bound(e, values)
-    if any(V.is_lazy(a) for a in args):
+    if V.any_lazy(args):
         return _lazy(e)(*args)
     (value,) = plan(e, V.signature(args), None).run(args, points)
     return V.value(value, points)
@@ -72,7 +72,7 @@ def value_and_grad(expr: ExprLike, /, **values) -> tuple[float | np.ndarray, dic
     """
     e = parse(expr)
     args, points = _bound(e, values)  # refuse shapes that do not fit before any work
-    if any(V.is_lazy(a) for a in args):
+    if V.any_lazy(args):
         return _lazy(e).value_and_grad(*args)
     value, *grads = plan(e, V.signature(args), e.variables).run(args, points)
     return V.value(value, points), {v: V.partial(g, points, np.shape(a)) for v, g, a in zip(e.variables, grads, args)}
@@ -158,7 +158,7 @@ def check_grad(expr: ExprLike, /, **values) -> float:
     """
     e = parse(expr)
     env = V.bind(e.variables, values)
-    if any(V.signature(list(env.values()))):
+    if any(V.signature(list(env.values()))) or V.any_lazy(env.values()):
         raise QstsError("check_grad takes scalar values")
     _, analytic = value_and_grad(e, **env)
     worst = 0.0

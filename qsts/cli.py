@@ -220,7 +220,7 @@ def connect(address: str, timeout: float):
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(handshake())
-        return distributed.Client(address, timeout=max(deadline - time.monotonic(), 0.1))
+        client = distributed.Client(address, timeout=max(deadline - time.monotonic(), 0.1))
     except Exception as err:  # an address distributed cannot parse, a refused or silent port, a stranger answering
         if isinstance(err, (TimeoutError, asyncio.TimeoutError)) or str(err).startswith("Timed out"):
             raise QstsError(f"no Dask scheduler answered at {address} within {timeout:g} s (--timeout)") from None
@@ -228,6 +228,12 @@ def connect(address: str, timeout: float):
                         f"{type(err).__name__}: {err}") from None
     finally:
         loop.close()  # not waiting for a name lookup still running in its executor
+    try:  # a scheduler without workers would take the work and never answer
+        client.wait_for_workers(1, timeout=max(deadline - time.monotonic(), 0.1))
+    except Exception:  # distributed's TimeoutError, or the connection lost meanwhile
+        client.close()
+        raise QstsError(f"the Dask scheduler at {address} has no workers (waited {timeout:g} s, --timeout)") from None
+    return client
 
 
 def _pyplot():

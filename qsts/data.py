@@ -127,10 +127,15 @@ def read_dataset(path: str, variables, given: dict) -> dict:
         return {}
     if parquet:
         frame = _numeric(_parquet_frame(dd, source, path, used), path)
+        lengths, missing = lazy.compute((frame.map_partitions(len), frame.isna().sum()), f"reading {path}")
+        for name, count in missing.items():
+            if count:  # pandas reads a null as NaN: refused, as an empty CSV cell is, never a silent NaN
+                raise QstsError(f"{path}: column {name!r} has {count} missing values (null or NaN); "
+                                "fill or drop them")
     else:
         frame = dd.from_map(_csv_part, source, names=tuple(used), meta={n: np.float64 for n in used},
                             label="qsts-read-csv", enforce_metadata=False)
-    lengths = lazy.compute(frame.map_partitions(len), f"reading {path}")
+        lengths = lazy.compute(frame.map_partitions(len), f"reading {path}")
     array = frame.to_dask_array(lengths=tuple(int(n) for n in lengths))  # 2-d: the columns share each read
     return {name: array[:, j] for j, name in enumerate(used)}
 

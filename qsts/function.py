@@ -131,7 +131,7 @@ class _Runs:
         memory would take."""
         p = self._plan(key)
         name = choose(self.options.backend, math.prod(points), self._plans[key, "native is faster"])
-        if any(V.is_lazy(a) for a in args):
+        if V.any_lazy(args):
             if out is not None:
                 raise InputValueError("out= takes numpy buffers, but with dask inputs the results are lazy "
                                       "dask arrays: compute them, or call without out=")
@@ -272,7 +272,7 @@ class Function(_Runs):
             second = [partials(grads[i].root, [self.variables[j]])[0].node for i, j in upper]
             self._hess = Compiled(second, self.variables)
         args = self._args(args, values)
-        if any(V.signature(args)):
+        if any(V.signature(args)) or V.any_lazy(args):
             raise InputValueError("hessian takes scalar values")
         h = np.empty((n, n))
         for (i, j), v in zip(upper, self._hess.scalar(*args)):
@@ -305,7 +305,7 @@ class Function(_Runs):
         """The outputs (value, then the partials of `wrt` with `grad`), each
         written into its buffer where `buffers` gives one (see `_checked`)."""
         args = self._args(args, values)
-        if any(V.signature(args)):
+        if any(V.signature(args)) or V.any_lazy(args):
             return self._run_points(grad, args, buffers)
         given = _checked(buffers, [()] * (1 + len(self.wrt) * grad), args)
         outs = (self._both if grad else self._value_compiled()).scalar(*args)
@@ -321,7 +321,7 @@ class Function(_Runs):
         given = None if buffers is None else _checked(buffers, [points if self._plan(key).schedule.out_varies[0]
                                                                   else (), *shapes], args)
         outs = self._run_arrays(key, args, points, None if given is None else V.targets(given, points))
-        if any(V.is_lazy(a) for a in args):
+        if V.any_lazy(args):
             return [outs[0]] + [o if o.ndim == 0 or shape == points else lazy.unbroadcast(o, points, shape)
                                 for o, shape in zip(outs[1:], shapes)]
         into = given or [None] * len(outs)
@@ -447,11 +447,11 @@ class VectorFunction(_Runs):
         points = V.out_shape(env) if any(signature) else ()
         given = _checked(None if out is None else [("out", out)], [lead + points], args)
         into = None if given is None else given[0]
-        if not any(signature):
+        if not any(signature) and not V.any_lazy(args):
             return V.stacked(compiled.scalar(*args), lead, (), into)
         rows = None if into is None else V.rows(into, len(compiled.program.outputs), points)
         outs = self._run_arrays((lead, signature), args, points, rows)
-        if any(V.is_lazy(a) for a in args):
+        if V.any_lazy(args):
             return lazy.stacked(outs, lead, points)
         return V.stacked(outs, lead, points, into)
 

@@ -33,7 +33,7 @@ import numpy as np
 from .errors import QstsError
 from .kernels import CHUNK, ExactSum, chunk_sums
 from .options import Options
-from .values import NATURAL, POINTS, SUM, is_lazy
+from .values import NATURAL, POINTS, SUM, is_array, is_lazy
 
 
 def run(owner, key, name: str, plan, args: Sequence, points: tuple, options: Options) -> list:
@@ -42,51 +42,83 @@ def run(owner, key, name: str, plan, args: Sequence, points: tuple, options: Opt
     shape where it is per point, else a 0-d one (`plan.modes` as in memory).
     A task gets the backend from `owner._backend(key, name)` in whatever
     process it runs (owners pickle compactly, see `qsts.function`)."""
-    import dask.array as da
-
-    n, ndim = math.prod(points), len(points)
-    index = tuple(range(ndim))
+    n = math.prod(points)
     options = options if options.threads else replace(options, threads=1)  # Dask runs the blocks in parallel
-    pairs = [(a if is_lazy(a) else da.from_array(a, chunks=a.shape), index[ndim - a.ndim:])
-             for a in args if isinstance(a, np.ndarray) or is_lazy(a)]
-    chunks, aligned = da.core.unify_chunks(*[x for pair in pairs for x in pair])
-    aligned = iter(aligned)
-    inputs = [(next(aligned), index[ndim - np.ndim(a):]) if isinstance(a, np.ndarray) or is_lazy(a) else (a, None)
-              for a in args]
-    out_chunks = tuple(chunks[i] for i in index)
-    schedule, modes = plan.schedule, tuple(plan.modes)
+    inputs, chunks = _aligned(args, len(points))
+    modes = tuple(plan.modes)
+    task = (owner, key, name, n, modes)
     done: dict = {}  # instruction -> 0-d dask array of its reduction's result
     results: list = [None] * len(modes)
-    for level, this in enumerate(schedule.passes):
-        ids = tuple(done)
-        sweep = functools.partial(_sweep, owner, key, name, level, n, modes, options, ids)
-        parts = da.blockwise(sweep, index, *[x for i in ids for x in (done[i], ())],
-                             *[x for pair in inputs for x in pair], align_arrays=False,
-                             dtype=object, meta=np.empty((0,) * ndim, dtype=object))
+    for level, this in enumerate(plan.schedule.passes):
+        parts = _blockwise(functools.partial(_sweep, *task, level, options, tuple(done)), done, inputs, chunks,
+                           object)
         tags = [("out", k) for k in this.outputs if modes[k] == SUM] + [("sum", i) for i in this.sums]
         totals = _totals(parts) if tags else None  # the pass's sums in one reduction
         for k in this.outputs:
             results[k] = (_take(totals, ("out", k), None) if modes[k] == SUM else
-                          parts.map_blocks(_pick, k, dtype=np.float64, meta=np.empty((0,) * ndim)))
+                          parts.map_blocks(_pick, k, dtype=np.float64, meta=np.empty((0,) * len(points))))
         for i in this.sums:
             done[i] = _take(totals, ("sum", i), functools.partial(_finished, owner, key, name, i, n))
-    floats = tuple(None if isinstance(a, np.ndarray) or is_lazy(a) else a for a in args)
-    for k, varies in enumerate(schedule.out_varies):
+    scalars = [(None, None) if index else (x, index) for x, index in inputs]  # what the same-at-every-point need
+    for k, varies in enumerate(plan.schedule.out_varies):
         if not varies:
-            ids = tuple(done)
-            value = da.blockwise(functools.partial(_scalar, owner, key, name, k, n, modes[k], floats, ids), (),
-                                 *[x for i in ids for x in (done[i], ())], dtype=np.float64, meta=np.empty(()))
-            results[k] = da.broadcast_to(value, points, chunks=out_chunks) if modes[k] == POINTS else value
+            value = _blockwise(functools.partial(_scalar, *task, k, tuple(done)), done, scalars, (), np.float64)
+            results[k] = _broadcast(value, points, chunks) if modes[k] == POINTS else value
     return results
 
 
+def _aligned(args: Sequence, ndim: int) -> tuple[list, tuple]:
+    """`args` as (value, index) pairs for `blockwise`, and the points' chunks.
+    Arrays are aligned as Dask aligns elementwise operands (numpy ones join as
+    one block); a 0-d dask array is a lazy float, index (); a float is itself, index None."""
+    import dask.array as da
+
+    index = tuple(range(ndim))
+    arrays = [(a if is_lazy(a) else da.from_array(a, chunks=a.shape), index[ndim - a.ndim:])
+              for a in args if is_array(a)]
+    chunks, aligned = da.core.unify_chunks(*[x for pair in arrays for x in pair]) if arrays else ({}, [])
+    aligned = iter(aligned)
+    inputs = [(next(aligned), index[ndim - a.ndim:]) if is_array(a) else (a, () if is_lazy(a) else None)
+              for a in args]
+    return inputs, tuple(chunks[i] for i in index)
+
+
+def _blockwise(task, done: dict, inputs: list, chunks: tuple, dtype):
+    """`task` per block of the points (one task in all where `chunks` is ()):
+    its arguments are the reductions' results `done`, then the `inputs`' blocks."""
+    import dask.array as da
+
+    index = tuple(range(len(chunks)))
+    meta = np.empty((0,) * len(chunks), dtype=dtype) if chunks else np.empty((), dtype=dtype)
+    # adjust_chunks: a dimension that every input broadcasts (size 1 in some) takes the points' chunks
+    return da.blockwise(task, index, *[x for i in done for x in (done[i], ())],
+                        *[x for pair in inputs for x in pair], align_arrays=False,
+                        adjust_chunks=dict(enumerate(chunks)), dtype=dtype, meta=meta)
+
+
+def _broadcast(value, points: tuple, chunks: tuple):
+    import dask.array as da
+
+    return da.broadcast_to(value, points, chunks=chunks)
+
+
 def unbroadcast(g, points: tuple, shape: tuple):
-    """A per-point partial reduced to its input's `shape` (as `values.unbroadcast`), lazily."""
+    """A per-point partial reduced to its input's `shape` (as `values.unbroadcast`),
+    lazily: sums over the broadcast axes, IEEE and silent under overflow as in memory."""
+    import dask.array as da
+
     extra = len(points) - len(shape)
-    if extra:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else g
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and points[extra + i] != 1)
+    if not axes:
+        return g
+    summed = da.reduction(g, _quiet_sum, _quiet_sum, axis=axes, keepdims=True, dtype=np.float64,
+                          meta=np.empty((0,) * len(points)), name="qsts-unbroadcast")
+    return summed.reshape(shape)
+
+
+def _quiet_sum(x: np.ndarray, axis=None, keepdims=False, **_) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.sum(x, axis=axis, keepdims=keepdims)
 
 
 def stacked(outs: Sequence, lead: tuple, points: tuple):
@@ -129,14 +161,14 @@ def compute(results, what: str):
 
 # ---------------------------------------------------------------- tasks
 
-def _sweep(owner, key, name: str, level: int, total: int, modes: tuple, options: Options, ids: tuple,
+def _sweep(owner, key, name: str, total: int, modes: tuple, level: int, options: Options, ids: tuple,
            *values) -> tuple[dict, dict]:
     """Pass `level` over one block: the inputs' blocks follow the earlier
     reductions' results (`ids`). Returns the per-point outputs in the block's
     shape, and an ExactSum of the chunk sums of each sum (by ("out", k) or ("sum", i))."""
     backend = owner._backend(key, name)
     done = {i: float(v) for i, v in zip(ids, values)}
-    blocks = values[len(ids):]
+    blocks = [float(b) if isinstance(b, np.ndarray) and b.ndim == 0 else b for b in values[len(ids):]]  # lazy floats
     shape = np.broadcast_shapes(*(b.shape for b in blocks if isinstance(b, np.ndarray)))
     m = math.prod(shape)
     inputs = [np.ascontiguousarray(np.broadcast_to(b, shape), dtype=np.float64).reshape(-1)
@@ -211,10 +243,12 @@ def _finished(owner, key, name: str, i: int, n: int, total: float) -> float:
     return owner._backend(key, name).finished(i, total, n)
 
 
-def _scalar(owner, key, name: str, k: int, n: int, mode: str, floats: tuple, ids: tuple, *done) -> np.float64:
-    """Output k where it is the same at every point (a float; summed over the points if `mode` is SUM)."""
+def _scalar(owner, key, name: str, n: int, modes: tuple, k: int, ids: tuple, *values) -> np.float64:
+    """Output k where it is the same at every point (a float; summed over the
+    points if its mode is SUM), from the reductions' results and the float inputs (None for arrays)."""
     backend = owner._backend(key, name)
+    done = {i: float(v) for i, v in zip(ids, values)}
+    floats = [None if v is None else float(v) for v in values[len(ids):]]
     with np.errstate(all="ignore"):
-        value = backend.scalar_output(k, floats, n, {i: float(v) for i, v in zip(ids, done)},
-                                      SUM if mode == SUM else NATURAL)
+        value = backend.scalar_output(k, floats, n, done, SUM if modes[k] == SUM else NATURAL)
     return np.float64(value)

@@ -18,6 +18,7 @@ from . import lazy
 from .api import compiled, parse
 from .errors import InputValueError, QstsError
 from .expression import Expression
+from .kernels import points_sum
 from .values import check_names, coerce, is_lazy
 
 # The defaults converge on every function of the README's table (Rosenbrock,
@@ -121,6 +122,10 @@ class _Problem:
         self.buffers: dict = {}  # "value", "both" -> out= buffers (None: the results need none)
 
         start = {k: coerce(k, x0[k]) for k in self.names}
+        lazy_starts = [k for k, v in start.items() if is_lazy(v)]
+        if lazy_starts:
+            raise QstsError(f"the start of {', '.join(map(repr, lazy_starts))} is a dask array; the parameters "
+                            "live in memory: pass a number or numpy array (.compute() it)")
         self.shapes = [np.shape(start[k]) for k in self.names]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.x0 = np.concatenate([np.ravel(start[k]) for k in self.names]) if self.names else np.zeros(0)
@@ -197,8 +202,9 @@ class _Problem:
 
 
 def _total(value) -> float:
-    """The objective: the value, summed over the points where it is an array."""
-    return value if type(value) is float else float(np.sum(value))
+    """The objective: the value, summed over the points where it is an array,
+    as a `sum(...)` in the expression adds them (and as a fit on Dask does)."""
+    return value if type(value) is float else points_sum(value)
 
 
 # ---------------------------------------------------------------- methods

@@ -96,6 +96,18 @@ def is_lazy(value) -> bool:
     return hasattr(type(value), "__dask_graph__")
 
 
+def any_lazy(args) -> bool:
+    """Whether a call with `args` runs on Dask: then its results are lazy too."""
+    return any(is_lazy(a) for a in args)
+
+
+def is_array(value) -> bool:
+    """Whether a coerced value varies over the points: a numpy array, or a dask
+    array of one dimension or more (a 0-d dask array is a lazy float, as a 0-d
+    numpy array is a float)."""
+    return isinstance(value, np.ndarray) or (is_lazy(value) and value.ndim > 0)
+
+
 def coerce(name: str, value) -> float | np.ndarray:
     """A user's value as a float or a float64 array (a dask array stays one,
     lazily converted), or a clear error."""
@@ -134,9 +146,13 @@ def _float64(name: str, array: np.ndarray) -> np.ndarray:
 
 def _lazy_float64(name: str, value):
     """A dask array as float64, converted block by block as `coerce` converts numpy arrays."""
-    if not (hasattr(value, "dtype") and hasattr(value, "chunks") and hasattr(value, "map_blocks")):
+    import dask.array as da  # imported already: `value` is a Dask collection
+
+    if not isinstance(value, da.Array):
         raise InputValueError(f"{name} must be a real number or array, got {type(value).__name__} (a dask "
                               "collection that is not a dask array)")
+    if isinstance(value._meta, np.ma.MaskedArray):
+        raise InputValueError(f"{name} is a masked dask array; pass da.ma.filled(value, ...) instead")
     if value.dtype.kind not in "biuf":
         raise InputValueError(f"{name} must hold real numbers, got {value.dtype}")
     if any(math.isnan(c) for dim in value.chunks for c in dim):
@@ -163,14 +179,14 @@ def frame(e: Expression, env: Mapping[str, object]) -> tuple:
     checking that reductions span them (`qsts.shapes`)."""
     points = out_shape(env)
     if points and e.reduces:
-        arrays = frozenset(k for k, v in env.items() if isinstance(v, np.ndarray) or is_lazy(v))
+        arrays = frozenset(k for k, v in env.items() if is_array(v))
         check(e.regions(arrays), e.root, {k: np.shape(v) for k, v in env.items()}, points)
     return points
 
 
 def signature(args: Sequence) -> tuple[bool, ...]:
-    """Which inputs are arrays (numpy or dask): what a schedule, and so a compiled plan, depends on."""
-    return tuple(isinstance(a, np.ndarray) or is_lazy(a) for a in args)
+    """Which inputs are arrays (`is_array`): what a schedule, and so a compiled plan, depends on."""
+    return tuple(is_array(a) for a in args)
 
 
 def flatten(args: Sequence, points: tuple) -> list:

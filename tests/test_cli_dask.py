@@ -5,7 +5,6 @@ The oracles are independent of qsts: the data are written with numpy and
 pandas, the fit is numpy.polyfit's, the sums are math.fsum's.
 """
 import math
-import pickle
 import socket
 import subprocess
 import sys
@@ -15,7 +14,6 @@ import time
 import numpy as np
 import pytest
 
-import qsts
 from qsts.cli import main
 
 dd = pytest.importorskip("dask.dataframe")
@@ -220,23 +218,26 @@ def test_without_dask_the_extra_to_install_is_named():
     assert "cannot read missing.csv" in lines[3]  # one CSV file needs no dask
 
 
-def _functions_pickle() -> bool:
-    try:
-        pickle.dumps(qsts.compile("x*y"))
-    except (TypeError, pickle.PicklingError):
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None, protocol="tcp",
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0", protocol="tcp",
                                   host="127.0.0.1") as c:
         yield c
 
 
-@pytest.mark.skipif(not _functions_pickle(), reason="qsts Functions do not pickle yet, and distributed pickles them")
+def test_a_scheduler_without_workers_is_an_error_within_the_timeout(capsys):
+    """It would take the work and never answer: the command stops at --timeout instead."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0", protocol="tcp",
+                                  host="127.0.0.1") as empty:
+        start = time.monotonic()
+        code, out, err = run(capsys, "eval", "x", "x=1", "--scheduler", empty.scheduler_address, "--timeout", "2")
+        elapsed = time.monotonic() - start
+    one_line_error(code, out, err, [empty.scheduler_address, "no workers"])
+    assert elapsed < 2 + 20
+
+
 def test_fit_on_a_cluster(capsys, line, cluster):
     distributed = pytest.importorskip("distributed")
     root, x, y = line

@@ -236,8 +236,11 @@ def client():
     distributed = pytest.importorskip("distributed")
     cloudpickle = pytest.importorskip("cloudpickle")
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests
+    # not the default client: the other tests keep the threaded scheduler, whatever their order;
+    # a cluster test says `with client.as_current():`
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
+                                  silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
         yield c
 
 
@@ -252,7 +255,8 @@ def test_minimize_on_the_cluster_matches_polyfit(client):
     x, y = line(50_000)
     data = {"x": da.from_array(x, chunks=256 * 40), "y": da.from_array(y, chunks=256 * 40)}
     fit = dict(x0={"a": 0.0, "b": 0.0}, method="gd", gtol=1e-10)  # 23 iterations, 65 evaluations
-    r = qsts.minimize("mean((a*x + b - y)^2)", data=data, **fit)
+    with client.as_current():
+        r = qsts.minimize("mean((a*x + b - y)^2)", data=data, **fit)
     slope, intercept = np.polyfit(x, y, 1)
     assert r.converged, r.message
     assert abs(r.x["a"] - slope) < 1e-8 and abs(r.x["b"] - intercept) < 1e-8
@@ -288,7 +292,11 @@ def test_a_function_sent_to_worker_processes_gives_the_same_bits(client):
 
 def test_lazy_results_on_the_cluster_are_the_in_memory_bits(client):
     f = qsts.compile("mean(log(1 + exp(-y*(a*x + b))))")
-    assert_same(*both(f, data(256 * 64), 256 * 8))
+    from distributed import get_task_stream
+
+    with client.as_current(), get_task_stream(client) as stream:
+        assert_same(*both(f, data(256 * 64), 256 * 8))
+    assert len(stream.data) >= 8  # the blocks ran on the workers
 
 
 def test_persisted_data_stays_on_the_workers(client):
@@ -304,10 +312,11 @@ def test_persisted_data_stays_on_the_workers(client):
 
     x, y = line(256 * 64)
     before = sum(client.run(made).values())
-    X = da.from_array(x, chunks=256 * 16).map_blocks(block, dtype=np.float64).persist()
-    Y = da.from_array(y, chunks=256 * 16).persist()
-    r = qsts.minimize("mean((a*x + b - y)^2)", x0={"a": 0.0, "b": 0.0}, data={"x": X, "y": Y}, method="gd",
-                      max_iter=5)
+    with client.as_current():
+        X = da.from_array(x, chunks=256 * 16).map_blocks(block, dtype=np.float64, meta=np.empty(0)).persist()
+        Y = da.from_array(y, chunks=256 * 16).persist()
+        r = qsts.minimize("mean((a*x + b - y)^2)", x0={"a": 0.0, "b": 0.0}, data={"x": X, "y": Y}, method="gd",
+                          max_iter=5)
     assert r.nfev > 5
     assert sum(client.run(made).values()) - before == 4  # one per block, at persist
 
