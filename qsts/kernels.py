@@ -161,21 +161,26 @@ class ExactSum:
     @classmethod
     def of(cls, values) -> "ExactSum":
         v = np.asarray(values, dtype=np.float64).reshape(-1)
+        special = 0.0
         finite = np.isfinite(v)
-        with np.errstate(all="ignore"):
-            special = float(np.sum(v[~finite])) if not finite.all() else 0.0
-        v = v[finite]
-        mantissa, exponent = np.frexp(v)
-        m = (mantissa * 2.0 ** 53).astype(np.int64)       # exact: 53 bits
-        shift = exponent.astype(np.int64) + (cls.SCALE - 53)  # >= 0: value = m * 2**(shift - SCALE)
-        order = np.argsort(shift, kind="stable")
-        m, shift = m[order], shift[order]
-        starts = np.flatnonzero(np.r_[True, shift[1:] != shift[:-1]]) if len(shift) else np.zeros(0, np.int64)
-        # per exponent, add the high and low 26 bits apart: no int64 overflow below 2**36 values
-        high = np.add.reduceat(m >> 26, starts) if len(m) else m
-        low = np.add.reduceat(m & ((1 << 26) - 1), starts) if len(m) else m
-        scaled = sum(((int(h) << 26) + int(lo)) << int(s) for h, lo, s in zip(high, low, shift[starts]))
-        return cls(scaled, special, len(v), bool(np.all(np.signbit(v) & (v == 0))))
+        if not finite.all():
+            with np.errstate(all="ignore"):
+                special = float(np.sum(v[~finite]))
+            v = v[finite]
+        mantissa, exponent = np.frexp(v)  # v = m * 2**(e - 53) with m = mantissa * 2**53, a 53-bit integer
+        m = np.ldexp(mantissa, 53, out=mantissa).astype(np.int64)
+        exponent += cls.SCALE - 53  # >= 0: v = m * 2**(exponent - SCALE)
+        scaled = 0
+        # per exponent, the high and the low 26 bits apart, added as floats: exact below 2**53, so in
+        # pieces of 2**25 values (no sort: the temporaries of each call are few, as a Dask worker wants)
+        for at in range(0, len(v), 1 << 25):
+            piece, where = m[at:at + (1 << 25)], exponent[at:at + (1 << 25)]
+            high = np.bincount(where, weights=piece >> 26)
+            low = np.bincount(where, weights=piece & ((1 << 26) - 1))
+            scaled += sum(((int(high[k]) << 26) + int(low[k])) << k for k in np.flatnonzero(high).tolist())
+            scaled += sum(int(low[k]) << k for k in np.flatnonzero((high == 0) & (low != 0)).tolist())
+        negative_zeros = scaled == 0 and not np.any(v) and bool(np.all(np.signbit(v)))
+        return cls(scaled, special, len(v), negative_zeros)
 
     def __add__(self, other: "ExactSum") -> "ExactSum":
         return ExactSum(self.scaled + other.scaled, self.special + other.special, self.count + other.count,
