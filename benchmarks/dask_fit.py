@@ -30,8 +30,9 @@ For each loss:
   /proc/self/status), reset to its resident size through /proc/self/clear_refs
   (by `client.run`) just before the steps and read after them, shown as
   resident before (its half of the data and its runtime) + the rise beyond
-  that, for the worker with the higher mark. Workers run with distributed's
-  allocator settings (glibc maps every block of 32 MB and unmaps it on free).
+  that, for the worker with the higher mark. distributed starts its workers
+  with MALLOC_TRIM_THRESHOLD_ set, which fixes glibc's mmap threshold at 128 KB:
+  arrays are mapped and unmapped on free, so the mark sees a step's temporaries.
 - In memory: the same step on 2x10^7 rows of numpy arrays in the driver (drawn
   the same way, computed into the driver), qsts's default 2 threads, the
   median of 5 steps after a warm-up; its ratio is its time per row over Dask's
@@ -228,7 +229,7 @@ def measure(client, step, repeats: int = REPEATS) -> dict:
     start = time.perf_counter()
     result = step()
     first = time.perf_counter() - start
-    before, driver = client.run(reset_peak), driver_mb()
+    before, driver, others = client.run(reset_peak), driver_mb(), Others()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -236,25 +237,26 @@ def measure(client, step, repeats: int = REPEATS) -> dict:
         times.append(time.perf_counter() - start)
         assert again == result, (again, result)
     return {"first": first, "times": times, "median": statistics.median(times), "best": min(times),
-            "result": result, "driver_growth_mb": driver_mb() - driver, **memory(before, client.run(status_kb))}
+            "result": result, "driver_growth_mb": driver_mb() - driver, "others": others.share(),
+            **memory(before, client.run(status_kb))}
 
 
 def once(client, step) -> dict:
-    before = client.run(reset_peak)
+    before, others = client.run(reset_peak), Others()
     start = time.perf_counter()
     result = step()
     took = time.perf_counter() - start
-    return {"time": took, "result": result, **memory(before, client.run(status_kb))}
+    return {"time": took, "result": result, "others": others.share(), **memory(before, client.run(status_kb))}
 
 
 def in_memory(step, repeats: int = REPEATS) -> dict:
     step()  # warm-up: plans and compiles in the driver
-    times = []
+    times, others = [], Others()
     for _ in range(repeats):
         start = time.perf_counter()
         result = step()
         times.append(time.perf_counter() - start)
-    return {"median": statistics.median(times), "best": min(times), "result": result}
+    return {"median": statistics.median(times), "best": min(times), "result": result, "others": others.share()}
 
 
 def workers_rss_mb(client) -> list:
@@ -304,6 +306,40 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def machine_cpu() -> float:
+    """CPU seconds the machine has been busy (all processes: /proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its children (the workers), the living and the ended."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += t.user + t.system
+    t = me.cpu_times()
+    return total + t.children_user + t.children_system
+
+
+class Others:
+    """The share of the machine's CPU that other processes took from its start to `share()`."""
+
+    def __init__(self):
+        self.start, self.busy, self.own = time.perf_counter(), machine_cpu(), own_cpu()
+
+    def share(self) -> float:
+        others = (machine_cpu() - self.busy) - (own_cpu() - self.own)
+        return max(others, 0.0) / (os.cpu_count() * (time.perf_counter() - self.start))
+
+
 def log(text: str) -> None:
     print(f"# [{time.strftime('%H:%M:%S')}, load {load()}] {text}", flush=True)
 
@@ -340,7 +376,7 @@ def fit_steps(client, loss: str, skip_glm: str | None) -> dict:
     r["lazy"] = once(client, lambda: qsts_step(f, t, y))
     assert same_bits(r["lazy"]["result"], r["dask"]["result"]), "the data drawn again must give the same bits"
     log(f"{loss}: qsts step drawing the data as it goes: {r['lazy']['time']:.2f} s, peak per worker "
-        f"{r['lazy']['peak_mb']:,.0f} MB")
+        f"{r['lazy']['peak_mb']:,.0f} MB; others took {r['lazy']['others']:.0%} of the CPU")
     in_the_driver(loss, f, r)
     if skip_glm is None:
         glm(client, loss, t, y, r)
@@ -356,10 +392,12 @@ def on_persisted(client, loss: str, f, t, y, r: dict) -> None:
     r["dask"] = measure(client, lambda: qsts_step(f, tp, yp))
     log(f"{loss}: qsts step on Dask ({r['backend']} backend): first {r['dask']['first']:.3f} s, then "
         f"{', '.join(f'{x:.3f}' for x in r['dask']['times'])} s; peak per worker {r['dask']['peak_mb']:,.0f} MB "
-        f"(+{r['dask']['beyond_mb']:.1f}); driver +{r['dask']['driver_growth_mb']:.1f} MB over the steps")
+        f"(+{r['dask']['beyond_mb']:.1f}); driver +{r['dask']['driver_growth_mb']:.1f} MB over the steps; "
+        f"others took {r['dask']['others']:.0%} of the CPU")
     r["iteration"] = measure(client, lambda: qsts_iteration(loss, tp, yp), repeats=2)
     log(f"{loss}: qsts.minimize(method='gd', max_iter=1): first {r['iteration']['first']:.2f} s, then "
-        f"{', '.join(f'{x:.2f}' for x in r['iteration']['times'])} s, {r['iteration']['result'][3]} evaluations")
+        f"{', '.join(f'{x:.2f}' for x in r['iteration']['times'])} s, {r['iteration']['result'][3]} evaluations; "
+        f"others took {r['iteration']['others']:.0%} of the CPU")
 
 
 def floor(client, f, r: dict) -> None:
@@ -368,7 +406,8 @@ def floor(client, f, r: dict) -> None:
 
     (ts, ys), _ = persisted(client, *[da.ones(256 * r["blocks"], chunks=256) for _ in "ty"])
     r["floor"] = measure(client, lambda: qsts_step(f, ts, ys))
-    log(f"floor, the step on {r['blocks']} blocks of 256 rows: {r['floor']['median'] * 1e3:.0f} ms")
+    log(f"floor, the step on {r['blocks']} blocks of 256 rows: {r['floor']['median'] * 1e3:.0f} ms; "
+        f"others took {r['floor']['others']:.0%} of the CPU")
 
 
 def in_the_driver(loss: str, f, r: dict) -> None:
@@ -379,7 +418,8 @@ def in_the_driver(loss: str, f, r: dict) -> None:
     tm, ym = dask.compute(*lazy_data(n, loss, ARGS.chunk, 20 + SEEDS[loss]))
     r["memory_rows"], r["memory_backend"] = n, backend_of(f, n)
     r["memory"] = in_memory(lambda: qsts_in_memory(f, tm, ym))
-    log(f"{loss}: in memory, {n:,} rows in the driver ({r['memory_backend']}): median {r['memory']['median']:.4f} s")
+    log(f"{loss}: in memory, {n:,} rows in the driver ({r['memory_backend']}): median {r['memory']['median']:.4f} s; "
+        f"others took {r['memory']['others']:.0%} of the CPU")
 
 
 def glm(client, loss: str, t, y, r: dict) -> None:
@@ -390,11 +430,13 @@ def glm(client, loss: str, t, y, r: dict) -> None:
     assert r["glm_difference"] < 1e-9, (r["glm"]["result"], r["dask"]["result"])
     log(f"{loss}: dask-glm step: first {r['glm']['first']:.2f} s, then "
         f"{', '.join(f'{x:.2f}' for x in r['glm']['times'])} s; peak per worker {r['glm']['peak_mb']:,.0f} MB "
-        f"(+{r['glm']['beyond_mb']:.0f}); relative difference to qsts {r['glm_difference']:.1e}")
+        f"(+{r['glm']['beyond_mb']:.0f}); relative difference to qsts {r['glm_difference']:.1e}; "
+        f"others took {r['glm']['others']:.0%} of the CPU")
     graphs: collections.Counter = collections.Counter()
     r["glm_iteration"] = once(client, lambda: glm_iteration(loss, X, z, graphs))
     r["glm_graphs"] = dict(graphs)
-    log(f"{loss}: dask-glm gradient_descent(max_iter=1): {r['glm_iteration']['time']:.2f} s, {dict(graphs)}")
+    log(f"{loss}: dask-glm gradient_descent(max_iter=1): {r['glm_iteration']['time']:.2f} s, {dict(graphs)}; "
+        f"others took {r['glm_iteration']['others']:.0%} of the CPU")
 
 
 def out_of_core() -> dict:
@@ -422,7 +464,8 @@ def out_of_core() -> dict:
             f"{limit / 2**20:,.0f} MiB: {r['after_persist']}")
         r["step"] = once(client, lambda: qsts_step(f, tp, yp))
         r["after_step"] = spill_state(client, keys)
-        log(f"out of core: step {r['step']['time']:.2f} s: {r['after_step']}")
+        log(f"out of core: step {r['step']['time']:.2f} s: {r['after_step']}; others took {r['step']['others']:.0%} "
+            "of the CPU")
         assert same_bits(r["step"]["result"], r["lazy"]["result"]), (r["step"]["result"], r["lazy"]["result"])
         assert client.run(os.getpid) == pids, "a worker was restarted"
         assert r["after_persist"]["held"] == r["after_step"]["held"] == len(keys), "blocks lost"
@@ -552,7 +595,7 @@ def main() -> None:
     import dask
     import distributed
 
-    started, load_before = time.perf_counter(), load()
+    started, load_before, others = time.perf_counter(), load(), Others()
     log(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}, dask {dask.__version__}, distributed {distributed.__version__}")
     skip_glm = glm_missing()
@@ -579,8 +622,8 @@ def main() -> None:
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     table(results, ooc, skip_glm)
-    print(f"\n{time.strftime('%Y-%m-%d')}; load average (1, 5, 15 min) {load_before} at the start, {load()} at the "
-          f"end; {time.perf_counter() - started:.0f} s in all")
+    print(f"\n{time.strftime('%Y-%m-%d')}; {time.perf_counter() - started:.0f} s in all; load average (1, 5, 15 min) "
+          f"{load_before} at the start, {load()} at the end; other processes took {others.share():.0%} of the CPU")
 
 
 if __name__ == "__main__":
