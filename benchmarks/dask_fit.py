@@ -68,8 +68,14 @@ Correctness, in every mode: one step on the cluster over 2x10^6 rows in blocks
 of 2^18 against the in-memory call on the same data computed into the driver,
 asserted bit for bit.
 
+Other jobs may share the machine: the log lines (#) carry the load average,
+and each measurement the share of the machine's CPU that processes other than
+this run's (the driver with its scheduler, the workers) took meanwhile: the
+busy time in /proc/stat less this process tree's CPU times, "-" for windows
+under a second (the kernel counts in ticks of 10 ms).
+
 --quick runs everything on 2x10^6 rows (about 25 s); the default run takes
-about 4 minutes on the 2-core machine. The log lines (#) carry the load average.
+about 4 to 5 minutes on the 2-core machine.
 """
 from __future__ import annotations
 
@@ -336,8 +342,10 @@ class Others:
         self.start, self.busy, self.own = time.perf_counter(), machine_cpu(), own_cpu()
 
     def share(self) -> float:
+        """NaN under a second: the kernel counts CPU time in ticks of 10 ms."""
+        elapsed = time.perf_counter() - self.start
         others = (machine_cpu() - self.busy) - (own_cpu() - self.own)
-        return max(others, 0.0) / (os.cpu_count() * (time.perf_counter() - self.start))
+        return max(others, 0.0) / (os.cpu_count() * elapsed) if elapsed >= 1 else float("nan")
 
 
 def log(text: str) -> None:
@@ -376,7 +384,7 @@ def fit_steps(client, loss: str, skip_glm: str | None) -> dict:
     r["lazy"] = once(client, lambda: qsts_step(f, t, y))
     assert same_bits(r["lazy"]["result"], r["dask"]["result"]), "the data drawn again must give the same bits"
     log(f"{loss}: qsts step drawing the data as it goes: {r['lazy']['time']:.2f} s, peak per worker "
-        f"{r['lazy']['peak_mb']:,.0f} MB; others took {r['lazy']['others']:.0%} of the CPU")
+        f"{r['lazy']['peak_mb']:,.0f} MB; others took {pct(r['lazy']['others'])} of the CPU")
     in_the_driver(loss, f, r)
     if skip_glm is None:
         glm(client, loss, t, y, r)
@@ -393,11 +401,11 @@ def on_persisted(client, loss: str, f, t, y, r: dict) -> None:
     log(f"{loss}: qsts step on Dask ({r['backend']} backend): first {r['dask']['first']:.3f} s, then "
         f"{', '.join(f'{x:.3f}' for x in r['dask']['times'])} s; peak per worker {r['dask']['peak_mb']:,.0f} MB "
         f"(+{r['dask']['beyond_mb']:.1f}); driver +{r['dask']['driver_growth_mb']:.1f} MB over the steps; "
-        f"others took {r['dask']['others']:.0%} of the CPU")
+        f"others took {pct(r['dask']['others'])} of the CPU")
     r["iteration"] = measure(client, lambda: qsts_iteration(loss, tp, yp), repeats=2)
     log(f"{loss}: qsts.minimize(method='gd', max_iter=1): first {r['iteration']['first']:.2f} s, then "
         f"{', '.join(f'{x:.2f}' for x in r['iteration']['times'])} s, {r['iteration']['result'][3]} evaluations; "
-        f"others took {r['iteration']['others']:.0%} of the CPU")
+        f"others took {pct(r['iteration']['others'])} of the CPU")
 
 
 def floor(client, f, r: dict) -> None:
@@ -407,7 +415,7 @@ def floor(client, f, r: dict) -> None:
     (ts, ys), _ = persisted(client, *[da.ones(256 * r["blocks"], chunks=256) for _ in "ty"])
     r["floor"] = measure(client, lambda: qsts_step(f, ts, ys))
     log(f"floor, the step on {r['blocks']} blocks of 256 rows: {r['floor']['median'] * 1e3:.0f} ms; "
-        f"others took {r['floor']['others']:.0%} of the CPU")
+        f"others took {pct(r['floor']['others'])} of the CPU")
 
 
 def in_the_driver(loss: str, f, r: dict) -> None:
@@ -419,7 +427,7 @@ def in_the_driver(loss: str, f, r: dict) -> None:
     r["memory_rows"], r["memory_backend"] = n, backend_of(f, n)
     r["memory"] = in_memory(lambda: qsts_in_memory(f, tm, ym))
     log(f"{loss}: in memory, {n:,} rows in the driver ({r['memory_backend']}): median {r['memory']['median']:.4f} s; "
-        f"others took {r['memory']['others']:.0%} of the CPU")
+        f"others took {pct(r['memory']['others'])} of the CPU")
 
 
 def glm(client, loss: str, t, y, r: dict) -> None:
@@ -431,12 +439,12 @@ def glm(client, loss: str, t, y, r: dict) -> None:
     log(f"{loss}: dask-glm step: first {r['glm']['first']:.2f} s, then "
         f"{', '.join(f'{x:.2f}' for x in r['glm']['times'])} s; peak per worker {r['glm']['peak_mb']:,.0f} MB "
         f"(+{r['glm']['beyond_mb']:.0f}); relative difference to qsts {r['glm_difference']:.1e}; "
-        f"others took {r['glm']['others']:.0%} of the CPU")
+        f"others took {pct(r['glm']['others'])} of the CPU")
     graphs: collections.Counter = collections.Counter()
     r["glm_iteration"] = once(client, lambda: glm_iteration(loss, X, z, graphs))
     r["glm_graphs"] = dict(graphs)
     log(f"{loss}: dask-glm gradient_descent(max_iter=1): {r['glm_iteration']['time']:.2f} s, {dict(graphs)}; "
-        f"others took {r['glm_iteration']['others']:.0%} of the CPU")
+        f"others took {pct(r['glm_iteration']['others'])} of the CPU")
 
 
 def out_of_core() -> dict:
@@ -464,7 +472,7 @@ def out_of_core() -> dict:
             f"{limit / 2**20:,.0f} MiB: {r['after_persist']}")
         r["step"] = once(client, lambda: qsts_step(f, tp, yp))
         r["after_step"] = spill_state(client, keys)
-        log(f"out of core: step {r['step']['time']:.2f} s: {r['after_step']}; others took {r['step']['others']:.0%} "
+        log(f"out of core: step {r['step']['time']:.2f} s: {r['after_step']}; others took {pct(r['step']['others'])} "
             "of the CPU")
         assert same_bits(r["step"]["result"], r["lazy"]["result"]), (r["step"]["result"], r["lazy"]["result"])
         assert client.run(os.getpid) == pids, "a worker was restarted"
@@ -522,6 +530,10 @@ def secs(x: float) -> str:
     return f"{x:.2f} s" if x >= 1 else f"{x * 1e3:.0f} ms" if x >= 0.01 else f"{x * 1e3:.1f} ms"
 
 
+def pct(share: float) -> str:
+    return "-" if share != share else f"{share:.0%}"
+
+
 def size(nbytes: float) -> str:
     return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.0f} MB"
 
@@ -559,6 +571,9 @@ def table(results: dict, out_of_core: dict, skip_glm: str | None) -> None:
         else:
             cells["glm"].append(f"skipped: {skip_glm}")
             cells["glm iteration"].append("skipped")
+        shares = [d["others"], m["others"]] + ([r["glm"]["others"], r["glm_iteration"]["others"]] if skip_glm is None
+                                               else [])
+        cells["others"].append(" / ".join(map(pct, shares)))
     blocks = results["least squares"]["blocks"]
     names = {
         "step": "**qsts on Dask**, data persisted: a step (median of 5)",
@@ -572,6 +587,8 @@ def table(results: dict, out_of_core: dict, skip_glm: str | None) -> None:
         "glm": "dask-glm loss + gradient (family.loglike, .gradient) on persisted X = [t, 1], y; peak per worker",
         "iteration": "one iteration from (0, 0): qsts.minimize(method=\"gd\", max_iter=1)",
         "glm iteration": "dask-glm gradient_descent(max_iter=1, normalize=False)",
+        "others": "CPU taken by other processes meanwhile: qsts steps / in memory"
+                  + ("" if skip_glm else " / dask-glm steps / its iteration"),
     }
     print(f"\n{rows:,} rows ({size(16 * rows)} of t, y) in blocks of {ARGS.chunk:,}; LocalCluster of 2 worker "
           f"processes x 1 thread\n")
@@ -623,7 +640,7 @@ def main() -> None:
         shutil.rmtree(cache, ignore_errors=True)
     table(results, ooc, skip_glm)
     print(f"\n{time.strftime('%Y-%m-%d')}; {time.perf_counter() - started:.0f} s in all; load average (1, 5, 15 min) "
-          f"{load_before} at the start, {load()} at the end; other processes took {others.share():.0%} of the CPU")
+          f"{load_before} at the start, {load()} at the end; other processes took {pct(others.share())} of the CPU")
 
 
 if __name__ == "__main__":
