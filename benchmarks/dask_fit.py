@@ -25,7 +25,8 @@ For each loss:
   then 5 steps, of which the table quotes the median (and the best); rows/s is
   the rows over that median. Beside it, the floor: the same step on as many
   blocks of 256 rows, what building the graph and scheduling its tasks cost
-  per step; and one step on the data not persisted, drawn inside the step.
+  per step; and one step on the data not persisted, drawn inside the step
+  (asserted to give the persisted step's bits).
 - Memory per worker: each worker's high-water mark (VmHWM of its process in
   /proc/self/status), reset to its resident size through /proc/self/clear_refs
   (by `client.run`) just before the steps and read after them, shown as
@@ -74,8 +75,10 @@ this run's (the driver with its scheduler, the workers) took meanwhile: the
 busy time in /proc/stat less this process tree's CPU times, "-" for windows
 under a second (the kernel counts in ticks of 10 ms).
 
---quick runs everything on 2x10^6 rows (about 25 s); the default run takes
-about 4 to 5 minutes on the 2-core machine.
+--quick runs everything on 2x10^6 rows, the in-memory step too (about 25 s);
+the default run takes 3.5 to 5 minutes on the 2-core machine. dask-glm and
+dask-ml are in the bench extra (dask-glm pulls in numba, which pins llvmlite
+to its own minor version: a bench environment keeps qsts's llvmlite there).
 """
 from __future__ import annotations
 
