@@ -136,7 +136,7 @@ def _namespace() -> dict:
 
 def _define(source: str, name: str, **extra) -> Callable:
     ns = _namespace()
-    ns.update(extra)
+    ns.update(extra, __name__=__name__)  # a module for the generated functions: pickling need not search sys.modules
     exec(compile(source, "<qsts program>", "exec"), ns)  # generated from the op table only
     return ns[name]
 
