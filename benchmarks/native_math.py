@@ -39,6 +39,11 @@ def rows(mp):
         "sigmoid": ("sigmoid(x)", lambda x: 1 / (1 + mp.exp(-x)), WIDE),
         "softplus": ("softplus(x)", lambda x: mp.log1p(mp.exp(x)), WIDE),
         "sqrt": ("sqrt(x)", mp.sqrt, POSITIVE),
+        "log10": ("log10(x)", mp.log10, POSITIVE), "log2": ("log2(x)", lambda x: mp.log(x, 2), POSITIVE),
+        "log1p": ("log1p(x)", mp.log1p, POSITIVE), "expm1": ("expm1(x)", mp.expm1, WIDE),
+        "erf": ("erf(x)", mp.erf, WIDE), "erfc": ("erfc(x)", mp.erfc, WIDE),
+        "cbrt": ("cbrt(x)", lambda x: mp.sign(x) * mp.cbrt(abs(x)), WIDE),  # mpmath's cbrt is complex for x < 0
+        "hypot": ("hypot(x, 0.75)", lambda x: mp.hypot(x, mp.mpf(0.75)), WIDE),
     }
 
 
@@ -68,6 +73,7 @@ def per_point(f, x: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=4000, help="points per function for the ulps (default 4000)")
+    parser.add_argument("--only", nargs="*", help="these functions only (default: all)")
     opts = parser.parse_args()
     import mpmath as mp
 
@@ -78,6 +84,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     costs = {}
     for name, (text, oracle, sample) in rows(mp).items():
+        if opts.only and name not in opts.only:
+            continue
         native = qsts.compile(text, backend="native", threads=1)
         numpy = qsts.compile(text, backend="numpy", threads=1)
         xs = sample(rng, opts.points)

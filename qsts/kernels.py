@@ -76,6 +76,57 @@ def sigmoid(a: float) -> float:
     return 1.0 / (1.0 + math.exp(-a))  # nan stays nan
 
 
+def hypot(a: float, b: float) -> float:
+    """The C library's hypot, which numpy calls: the function the native backend
+    calls per point, so every backend gives the same bits. Not math.hypot: that
+    is Python's own algorithm, which differs from the C library's in the last bit
+    at times (341 of 300,000 random points with glibc 2.36)."""
+    try:
+        return float(_np_hypot(a, b))
+    except ArithmeticError:  # the caller's numpy error state raises on overflow: IEEE says inf
+        with np.errstate(all="ignore"):
+            return float(_np_hypot(a, b))
+
+
+_np_hypot = np.hypot
+
+
+def cbrt_fallback(a: float) -> float:
+    """The real cube root for Pythons without math.cbrt (3.10), correctly signed
+    (-0.0 included) and within an ulp: |a|**(1/3) is off by up to ~60 ulps far
+    out (1/3 is not a double, and its error grows with log|a|), and one Newton
+    step squares a relative error that small away. On 3.10 the native backend
+    (the C library's cbrt) may then differ from the scalar program in the last bit."""
+    if a == 0.0 or not math.isfinite(a):
+        return a  # 0, -0.0, inf, -inf and nan are their own cube roots
+    y = math.copysign(abs(a) ** (1.0 / 3.0), a)
+    return y + (a / (y * y) - y) / 3.0  # no overflow: |y| is within 2**-342 .. 2**342
+
+
+cbrt = getattr(math, "cbrt", cbrt_fallback)  # Python 3.11+: the C library's cbrt
+
+
+def erf_array(a, out=None):
+    """math.erf per point (numpy has no erf ufunc and scipy is no dependency):
+    the C library's erf, as the scalar and native backends call it, at ~60 ns a point."""
+    return _per_point(_erf, a, out)
+
+
+def erfc_array(a, out=None):
+    return _per_point(_erfc, a, out)
+
+
+_erf, _erfc = np.frompyfunc(math.erf, 1, 1), np.frompyfunc(math.erfc, 1, 1)
+
+
+def _per_point(ufunc, a, out):
+    values = ufunc(np.asarray(a, dtype=np.float64))  # an object array (or a Python float for a scalar)
+    if out is None:
+        return np.asarray(values, dtype=np.float64)[()]
+    out[...] = values
+    return out
+
+
 def softplus(a: float) -> float:
     if a != a:
         return a

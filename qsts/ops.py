@@ -81,8 +81,11 @@ def _call(name: str) -> Callable[..., Node]:
     return lambda *args: Node.build(name, *args)
 
 
-cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside, abs_, size = map(
-    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside abs size".split())
+cos, sin, sinh, cosh, sqrt, log, sign, sigmoid, heaviside, abs_, size, exp = map(
+    _call, "cos sin sinh cosh sqrt log sign sigmoid heaviside abs size exp".split())
+
+
+_TWO_BY_SQRT_PI = 2 / math.sqrt(math.pi)  # erf'(0), 1.1283791670955126 (correctly rounded)
 
 
 def ZERO(*_):
@@ -168,6 +171,22 @@ _ROWS = [
     Op("tanh", 1, K.ieee(math.tanh, np.tanh), np.tanh, (lambda g, y, a: g * (1 / cosh(a)) ** 2,)),
     Op("exp", 1, K.ieee(math.exp, np.exp), np.exp, (lambda g, y, a: g * y,)),
     Op("log", 1, K.ieee(math.log, np.log), np.log, (lambda g, y, a: g / a,)),
+    # ------------------------------------------------------------ more functions (issue 15)
+    Op("log10", 1, K.ieee(math.log10, np.log10), np.log10, (lambda g, y, a: g / (a * math.log(10)),)),
+    Op("log2", 1, K.ieee(math.log2, np.log2), np.log2, (lambda g, y, a: g / (a * math.log(2)),)),
+    Op("log1p", 1, K.ieee(math.log1p, np.log1p), np.log1p, (lambda g, y, a: g / (1 + a),)),
+    # exp(a), not ans + 1: for a < -37, expm1 rounds to -1 and ans + 1 to 0, losing the whole tail
+    Op("expm1", 1, K.ieee(math.expm1, np.expm1), np.expm1, (lambda g, y, a: g * exp(a),)),
+    # 2/sqrt(pi)*exp(-a^2): a^2's rounding (relative 2^-53) moves the result by a^2 * 2^-53 relative
+    Op("erf", 1, math.erf, K.erf_array, (lambda g, y, a: g * (_TWO_BY_SQRT_PI * exp(-a ** 2)),)),
+    Op("erfc", 1, math.erfc, K.erfc_array, (lambda g, y, a: g * (-_TWO_BY_SQRT_PI * exp(-a ** 2)),)),
+    # cbrt'(0) = 1/(3*0) = inf on both sides (the true slope there, as sqrt'(0) = inf)
+    Op("cbrt", 1, K.cbrt, np.cbrt, (lambda g, y, a: g / (3 * y ** 2),)),
+    # a/ans and b/ans, with ans read as 1 at (0, 0): hypot(a, 0) is abs(a), so hypot'(0, 0) = (0, 0) as
+    # abs'(0) = 0 (a subgradient), where a/ans alone would be 0/0 = nan; at an infinite argument it is inf/inf = nan
+    Op("hypot", 2, K.hypot, np.hypot,
+       (lambda g, y, a, b: g * (a / (y + heaviside(-y, 1))), lambda g, y, a, b: g * (b / (y + heaviside(-y, 1)))),
+       commutative=True),
     Op("sqrt", 1, K.ieee(math.sqrt, np.sqrt), np.sqrt, (lambda g, y, a: g / (2 * y),)),  # inf at 0
     Op("abs", 1, math.fabs, np.abs, (lambda g, y, a: g * sign(a),)),  # abs'(0) = sign(0) = 0
     Op("sign", 1, K.sign, np.sign, (ZERO,)),
@@ -207,6 +226,9 @@ _ROWS = [
 OPS: dict[str, Op] = {row.name: row for row in _ROWS}
 BY_TOKEN: dict[str, Op] = {row.token: row for row in _ROWS}
 FUNCTIONS: dict[str, Op] = {row.name: row for row in _ROWS if row.callable}
+# Other names of functions: they parse to the row's node, so they print by the row's name.
+ALIASES: dict[str, str] = {"ln": "log"}
+FUNCTIONS.update({alias: OPS[name] for alias, name in ALIASES.items()})
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 # Names that cannot be variables: they would read as something else in postfix.
 RESERVED = frozenset(CONSTANTS) | frozenset(BY_TOKEN) | frozenset(FUNCTIONS)

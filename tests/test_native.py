@@ -27,8 +27,8 @@ pytestmark = pytest.mark.skipif(not objects.available(), reason="llvmlite is not
 SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -2.5e-320, 1e-310, 1e308, -1e308, 1.7976931348623157e308,
            1.0, -1.0, 0.5, -0.5, 2.0, 3.0, -3.0, 1e-8, 710.0, -745.5, 30.0, -40.0]
 UNARY = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log", "sqrt", "abs",
-         "sign", "sigmoid", "relu", "softplus", "-"]
-BINARY = ["+", "-", "*", "/", "^", "atan2", "min", "max", "heaviside"]
+         "sign", "sigmoid", "relu", "softplus", "-", "log10", "log2", "log1p", "expm1", "erf", "erfc", "cbrt"]
+BINARY = ["+", "-", "*", "/", "^", "atan2", "min", "max", "heaviside", "hypot"]
 
 
 def test_every_elementwise_operator_has_a_native_rule():

@@ -39,7 +39,9 @@ COSTS = {
     "sin": (8.6, 8.9), "cos": (8.4, 8.5), "tan": (9.7, 1.8), "asin": (11.6, 1.7), "acos": (12.0, 1.7),
     "atan": (8.2, 1.7), "sinh": (12.1, 1.5), "cosh": (9.3, 1.4), "tanh": (13.0, 2.1), "exp": (4.2, 1.2),
     "log": (4.3, 1.2), "pow": (11.2, 3.1), "atan2": (15.3, 3.4), "sigmoid": (4.6, 2.1), "softplus": (12.1, 14.2),
-    "sqrt": (0.6, 1.6),
+    "sqrt": (0.6, 1.6), "log10": (8.1, 1.4), "log2": (4.6, 1.5), "log1p": (9.4, 1.6), "expm1": (9.1, 1.8),
+    "cbrt": (14.5, 1.4), "hypot": (14.6, 15.3),  # numpy's hypot is the C library's too
+    "erf": (5.4, 76.7), "erfc": (7.0, 76.4),  # numpy has no erf: math.erf per point through frompyfunc
 }
 BASIC = (0.05, 0.5)  # + - * / and the rest: a register op against a pass over a cached block
 SINCOS = 11.2        # native sin and cos of one argument, together

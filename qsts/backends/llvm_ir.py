@@ -175,6 +175,8 @@ RULES: dict[str, Callable[..., str]] = {
     "asin": _libm("asin"), "acos": _libm("acos"), "atan": _libm("atan"),
     "sinh": _libm("sinh"), "cosh": _libm("cosh"), "tanh": _libm("tanh"),
     "exp": _libm("exp"), "log": _libm("log"),
+    "log10": _libm("log10"), "log2": _libm("log2"), "log1p": _libm("log1p"), "expm1": _libm("expm1"),
+    "erf": _libm("erf"), "erfc": _libm("erfc"), "cbrt": _libm("cbrt"), "hypot": _libm("hypot"),
     "sqrt": lambda b, x: b.intrinsic("sqrt", x),  # IEEE: correctly rounded, as math.sqrt
     "abs": lambda b, x: b.intrinsic("fabs", x),
     "sign": _sign,
@@ -191,7 +193,8 @@ RULES: dict[str, Callable[..., str]] = {
 # The rows that call the C library, whose results equal the scalar program's (it
 # calls the same functions) but not numpy's SIMD loops, which round differently.
 LIBM = frozenset({"sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log",
-                  "sigmoid", "softplus", "atan2", "pow"})
+                  "sigmoid", "softplus", "atan2", "pow", "log10", "log2", "log1p", "expm1", "erf", "erfc",
+                  "cbrt", "hypot"})
 
 
 def body(layout: Layout, width: int, value_of: dict, sincos: bool = True) -> Body:
