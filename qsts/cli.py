@@ -9,8 +9,6 @@ import argparse
 import contextlib
 import math
 import os
-import shutil
-import subprocess
 import sys
 import time
 from typing import Sequence
@@ -20,8 +18,7 @@ import numpy as np
 from . import api, lazy, optimize, repl
 from .data import read_columns
 from .errors import QstsError
-from .graph import topological
-from .printing import graph_dot, graph_text, number
+from .printing import number
 from .values import ieee_word, is_lazy
 from .version import __version__
 
@@ -121,23 +118,13 @@ def cmd_postfix(args) -> None:
 
 
 def cmd_graph(args) -> None:
-    e = api.parse(args.expr)
-    roots, names = [e.root], ["f"]
-    if args.grad:
-        roots += [g.root for g in e.gradient()]
-        names += [f"df/d{v}" for v in e.variables]
+    g = api.parse(args.expr).graph(grad=args.grad)
     if args.render:
-        render(graph_dot(roots, names), args.render)
-        print(f"wrote {args.render}")
-        return
-    if args.dot:
-        print(graph_dot(roots, names))
-        return
-    print(graph_text(roots, names))
-    if args.grad:
-        print(f"{len(topological(roots))} nodes in the DAG of value and gradient")
+        print(f"wrote {g.render(args.render)}")
+    elif args.dot:
+        print(g.dot)
     else:
-        print(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
+        print(g.text)
 
 
 def cmd_minimize(args) -> int:
@@ -319,20 +306,6 @@ def plot(values: list[float], norms: list[float], path: str) -> None:
         plt.close(fig)
 
 
-def render(dot_source: str, path: str) -> None:
-    """Draw DOT text to an .svg or .png file with Graphviz's `dot` program."""
-    fmt = os.path.splitext(path)[1].lower().lstrip(".")
-    if fmt not in ("svg", "png"):
-        raise QstsError(f"--render writes .svg or .png files, not {path!r}")
-    dot = shutil.which("dot")
-    if dot is None:
-        raise QstsError("--render needs Graphviz's `dot` program, which is not installed "
-                        "(e.g. `apt-get install graphviz`); `--dot` prints the DOT text instead")
-    done = subprocess.run([dot, f"-T{fmt}", "-o", path], input=dot_source, text=True, capture_output=True)
-    if done.returncode:
-        raise QstsError(f"dot failed: {done.stderr.strip()[:200]}")
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qsts", description="Exact derivatives of math strings.", epilog=EXIT_STATUS)
     p.add_argument("--version", action="version", version=_version())
@@ -354,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
     g = command("graph", cmd_graph, "show the DAG with its shared nodes", values=False)
     g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
-    g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg or FILE.png with Graphviz's dot")
+    g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg, .png, .pdf, ... with Graphviz's dot")
     m = command("minimize", cmd_minimize, "minimize by gradient descent from NAME=VALUE starts")
     m.add_argument("--method", default=optimize.DEFAULT_METHOD, choices=list(optimize.METHODS),
                    help=f"(default: {optimize.DEFAULT_METHOD})")
