@@ -134,7 +134,6 @@ def cmd_minimize(args) -> int:
     interactive = sys.stdout.isatty()
     every = max(1, args.max_iter // 20)
     state = {"last": 0.0, "header": False}
-    norms: list[float] = []
     lr = optimize.DEFAULT_LR[args.method] if args.lr is None else args.lr
 
     def header() -> None:  # once the input has passed minimize's checks: an error prints alone
@@ -146,8 +145,7 @@ def cmd_minimize(args) -> int:
 
     def progress(r) -> None:
         header()
-        norm = max((float(np.max(np.abs(v))) for v in r.grad.values()), default=0.0)
-        norms.append(norm)
+        norm = r.grad_norms[-1]  # max |partial|, what gtol tests
         now = time.monotonic()
         if interactive and now - state["last"] > 0.1:  # a line that updates in place
             state["last"] = now
@@ -168,7 +166,7 @@ def cmd_minimize(args) -> int:
     for name, v in r.grad.items():
         print(f"d/d{name} = {_fmt(v)}")
     if plot_path:
-        plot(r.history, norms[:len(r.history) - 1], plot_path)
+        plot(r, plot_path)
         print(f"wrote {plot_path}")
     if r.message == optimize.INTERRUPTED:
         return EXIT_INTERRUPTED
@@ -270,40 +268,13 @@ def plot_target(path: str) -> str:
     return path
 
 
-def plotted_values(values: Sequence[float]) -> tuple[list[float], str]:
-    """What the top panel draws on a log scale: f itself while it stays positive;
-    once it goes to 0 or below, f - min(f) (a log scale of |f| would draw a V)."""
-    low = min(values)
-    if low > 0:
-        return list(values), "f"
-    with np.errstate(over="ignore"):  # a span beyond the largest float is not drawn (nan), not an error
-        shown = [d if math.isfinite(d) else math.nan for d in (float(np.float64(v) - low) for v in values)]
-    return shown, f"f - min(f)   (min(f) = {low:.6g})"
-
-
-def _log10(values: Sequence[float]) -> list[float]:
-    """Base-10 logarithms to draw on a linear axis (matplotlib's log axis fails
-    on values near the largest float); 0 and below are not drawn (nan)."""
-    return [math.log10(v) if v > 0 else math.nan for v in values]
-
-
-def plot(values: list[float], norms: list[float], path: str) -> None:
-    """Value and gradient norm against iteration, as powers of 10 (needs matplotlib)."""
-    plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
-    shown, label = plotted_values(values)
-    top.plot(range(len(shown)), _log10(shown))
-    top.set_ylabel(f"log10 of {label}")
-    bottom.plot(range(1, len(norms) + 1), _log10(norms))
-    bottom.set_ylabel("log10 max |partial|")
-    bottom.set_xlabel("iteration")
+def plot(result: optimize.OptimizeResult, path: str) -> None:
+    """`result.plot()` written to `path` (checked before the run by `plot_target`)."""
+    fig = result.plot()
     try:
-        fig.tight_layout()
         fig.savefig(path)
     except (OSError, ValueError, OverflowError) as err:
         raise QstsError(f"cannot write the plot to {path!r}: {err}") from None
-    finally:
-        plt.close(fig)
 
 
 def _parser() -> argparse.ArgumentParser:
