@@ -32,7 +32,7 @@ def test_dot_and_text_are_what_the_cli_prints(capsys, flags, grad):
 def test_outputs_are_named_and_shared_nodes_counted_once():
     e = qsts.parse("x*y + sin(x)")
     g = e.graph(grad=True)
-    assert g.names == ("f", "df/dx", "df/dy") and g.roots[0] is e.root
+    assert isinstance(g, qsts.Graph) and g.names == ("f", "df/dx", "df/dy") and g.roots[0] is e.root
     assert [r for r in g.roots[1:]] == [p.root for p in e.gradient()]
     assert g.node_count == len(topological(g.roots)) < sum(len(topological([r])) for r in g.roots)
     assert 'label="df/dx"' in g.dot and g.text.endswith(f"{g.node_count} nodes in the DAG of value and gradient")
