@@ -95,3 +95,14 @@ def test_the_notebook_picture_never_raises(monkeypatch):
         assert g._repr_svg_() is None
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "bad"))
     assert g._repr_svg_() is None
+
+
+def test_a_graph_too_large_to_draw_shows_as_text_in_a_notebook(monkeypatch):
+    """Past SVG_MAX_NODES, dot's layout would hold the cell for minutes: no picture, and dot is not run."""
+    import subprocess
+
+    from qsts import drawing
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("dot ran"))
+    monkeypatch.setattr(drawing, "SVG_MAX_NODES", 4)
+    assert qsts.parse("x*y + 1").graph()._repr_svg_() is None

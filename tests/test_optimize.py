@@ -239,6 +239,7 @@ def test_a_real_sigint_interrupts_minimize():
                           gtol=0.0, max_iter=10**9)
     assert r.message == "interrupted" and not r.success and r.nit >= 198  # the 200th evaluation is iteration 199's
     assert len(r.history) == r.nit + 1 and r.history[-1] == r.fun and 0 < r.x["x"] < 1.0
+    assert len(r.grad_norms) == len(r.history) and r.grad_norms[-1] == abs(r.grad["x"])  # kept in step too
 
 
 # ---------------------------------------------------------------- --plot (finding 6)
