@@ -7,6 +7,7 @@
 from .api import check_grad, diff, evaluate, grad, hessian, jacobian, parse, to_postfix, value_and_grad
 from .errors import (ArgumentError, ArityError, InputValueError, MissingRuleError, MissingVariableError, QstsError,
                      QstsSyntaxError, ReservedNameError, UnknownFunctionError, UnknownVariableError)
+from .drawing import Graph
 from .expression import Expression
 from .function import Function, VectorFunction, compile
 from .optimize import OptimizeResult, ScipyObjective, minimize
@@ -16,7 +17,7 @@ from . import version
 __version__ = version.__version__
 
 __all__ = [
-    "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression",
+    "parse", "to_postfix", "evaluate", "grad", "value_and_grad", "diff", "check_grad", "Expression", "Graph",
     "compile", "Function", "VectorFunction", "hessian", "jacobian", "minimize", "OptimizeResult",
     "ScipyObjective",
     "QstsError", "QstsSyntaxError", "UnknownFunctionError", "ArityError", "ReservedNameError",

@@ -9,8 +9,6 @@ import argparse
 import contextlib
 import math
 import os
-import shutil
-import subprocess
 import sys
 import time
 from typing import Sequence
@@ -20,8 +18,7 @@ import numpy as np
 from . import api, lazy, optimize, repl
 from .data import read_columns
 from .errors import QstsError
-from .graph import topological
-from .printing import graph_dot, graph_text, number
+from .printing import number
 from .values import ieee_word, is_lazy
 from .version import __version__
 
@@ -121,23 +118,13 @@ def cmd_postfix(args) -> None:
 
 
 def cmd_graph(args) -> None:
-    e = api.parse(args.expr)
-    roots, names = [e.root], ["f"]
-    if args.grad:
-        roots += [g.root for g in e.gradient()]
-        names += [f"df/d{v}" for v in e.variables]
+    g = api.parse(args.expr).graph(grad=args.grad)
     if args.render:
-        render(graph_dot(roots, names), args.render)
-        print(f"wrote {args.render}")
-        return
-    if args.dot:
-        print(graph_dot(roots, names))
-        return
-    print(graph_text(roots, names))
-    if args.grad:
-        print(f"{len(topological(roots))} nodes in the DAG of value and gradient")
+        print(f"wrote {g.render(args.render)}")
+    elif args.dot:
+        print(g.dot)
     else:
-        print(f"{e.node_count} nodes in the DAG; {e.tree_size} as a tree")
+        print(g.text)
 
 
 def cmd_minimize(args) -> int:
@@ -147,7 +134,6 @@ def cmd_minimize(args) -> int:
     interactive = sys.stdout.isatty()
     every = max(1, args.max_iter // 20)
     state = {"last": 0.0, "header": False}
-    norms: list[float] = []
     lr = optimize.DEFAULT_LR[args.method] if args.lr is None else args.lr
 
     def header() -> None:  # once the input has passed minimize's checks: an error prints alone
@@ -159,8 +145,7 @@ def cmd_minimize(args) -> int:
 
     def progress(r) -> None:
         header()
-        norm = max((float(np.max(np.abs(v))) for v in r.grad.values()), default=0.0)
-        norms.append(norm)
+        norm = r.grad_norms[-1]  # max |partial|, what gtol tests
         now = time.monotonic()
         if interactive and now - state["last"] > 0.1:  # a line that updates in place
             state["last"] = now
@@ -181,7 +166,7 @@ def cmd_minimize(args) -> int:
     for name, v in r.grad.items():
         print(f"d/d{name} = {_fmt(v)}")
     if plot_path:
-        plot(r.history, norms[:len(r.history) - 1], plot_path)
+        plot(r, plot_path)
         print(f"wrote {plot_path}")
     if r.message == optimize.INTERRUPTED:
         return EXIT_INTERRUPTED
@@ -283,54 +268,13 @@ def plot_target(path: str) -> str:
     return path
 
 
-def plotted_values(values: Sequence[float]) -> tuple[list[float], str]:
-    """What the top panel draws on a log scale: f itself while it stays positive;
-    once it goes to 0 or below, f - min(f) (a log scale of |f| would draw a V)."""
-    low = min(values)
-    if low > 0:
-        return list(values), "f"
-    with np.errstate(over="ignore"):  # a span beyond the largest float is not drawn (nan), not an error
-        shown = [d if math.isfinite(d) else math.nan for d in (float(np.float64(v) - low) for v in values)]
-    return shown, f"f - min(f)   (min(f) = {low:.6g})"
-
-
-def _log10(values: Sequence[float]) -> list[float]:
-    """Base-10 logarithms to draw on a linear axis (matplotlib's log axis fails
-    on values near the largest float); 0 and below are not drawn (nan)."""
-    return [math.log10(v) if v > 0 else math.nan for v in values]
-
-
-def plot(values: list[float], norms: list[float], path: str) -> None:
-    """Value and gradient norm against iteration, as powers of 10 (needs matplotlib)."""
-    plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
-    shown, label = plotted_values(values)
-    top.plot(range(len(shown)), _log10(shown))
-    top.set_ylabel(f"log10 of {label}")
-    bottom.plot(range(1, len(norms) + 1), _log10(norms))
-    bottom.set_ylabel("log10 max |partial|")
-    bottom.set_xlabel("iteration")
+def plot(result: optimize.OptimizeResult, path: str) -> None:
+    """`result.plot()` written to `path` (checked before the run by `plot_target`)."""
+    fig = result.plot()
     try:
-        fig.tight_layout()
         fig.savefig(path)
     except (OSError, ValueError, OverflowError) as err:
         raise QstsError(f"cannot write the plot to {path!r}: {err}") from None
-    finally:
-        plt.close(fig)
-
-
-def render(dot_source: str, path: str) -> None:
-    """Draw DOT text to an .svg or .png file with Graphviz's `dot` program."""
-    fmt = os.path.splitext(path)[1].lower().lstrip(".")
-    if fmt not in ("svg", "png"):
-        raise QstsError(f"--render writes .svg or .png files, not {path!r}")
-    dot = shutil.which("dot")
-    if dot is None:
-        raise QstsError("--render needs Graphviz's `dot` program, which is not installed "
-                        "(e.g. `apt-get install graphviz`); `--dot` prints the DOT text instead")
-    done = subprocess.run([dot, f"-T{fmt}", "-o", path], input=dot_source, text=True, capture_output=True)
-    if done.returncode:
-        raise QstsError(f"dot failed: {done.stderr.strip()[:200]}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -354,7 +298,7 @@ def _parser() -> argparse.ArgumentParser:
     g = command("graph", cmd_graph, "show the DAG with its shared nodes", values=False)
     g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
-    g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg or FILE.png with Graphviz's dot")
+    g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg, .png, .pdf, ... with Graphviz's dot")
     m = command("minimize", cmd_minimize, "minimize by gradient descent from NAME=VALUE starts")
     m.add_argument("--method", default=optimize.DEFAULT_METHOD, choices=list(optimize.METHODS),
                    help=f"(default: {optimize.DEFAULT_METHOD})")

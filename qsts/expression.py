@@ -12,6 +12,7 @@ from typing import Callable, TypeVar
 
 from . import grammar, printing
 from .diff import Partial, partials
+from .drawing import Graph
 from .errors import QstsError
 from .graph import VAR, Node, topological, tree_size
 from .postfix import build
@@ -96,6 +97,22 @@ class Expression:
         t1^2 + t1
         """
         return printing.shared(self.root) if shared else printing.infix(self.root)
+
+    def graph(self, grad: bool = False) -> Graph:
+        """The DAG as a `Graph` (`.dot`, `.text`, `.render(path)`, and an SVG
+        picture in a notebook when Graphviz is installed); with `grad`, the
+        value's and the partials' graphs together (outputs f, df/dx, ...), where
+        the nodes the gradient shares with the value show.
+
+        >>> import qsts
+        >>> qsts.parse("x*y").graph(grad=True).names
+        ('f', 'df/dx', 'df/dy')
+        """
+        roots, names = [self.root], ["f"]
+        if grad:
+            roots += [g.root for g in self.gradient()]
+            names += [f"df/d{v}" for v in self.variables]
+        return Graph(roots, names, "value and gradient" if grad else None)
 
     def __str__(self) -> str:
         """The infix, or the shared form when the infix would be longer than

@@ -239,6 +239,7 @@ def test_a_real_sigint_interrupts_minimize():
                           gtol=0.0, max_iter=10**9)
     assert r.message == "interrupted" and not r.success and r.nit >= 198  # the 200th evaluation is iteration 199's
     assert len(r.history) == r.nit + 1 and r.history[-1] == r.fun and 0 < r.x["x"] < 1.0
+    assert len(r.grad_norms) == len(r.history) and r.grad_norms[-1] == abs(r.grad["x"])  # kept in step too
 
 
 # ---------------------------------------------------------------- --plot (finding 6)
@@ -319,7 +320,7 @@ def test_plot_spans_beyond_the_largest_float_odd_targets_and_symlinks(capsys, tm
 
 
 def test_a_negative_objective_is_plotted_above_its_minimum():
-    from qsts.cli import plotted_values
+    from qsts.optimize import plotted_values
 
     assert plotted_values([4.0, 2.0, 1.0]) == ([4.0, 2.0, 1.0], "f")  # positive: f on the log scale
     shown, label = plotted_values([3.0, -1.0, -4.0, -5.0])  # |f| would dip to 1 then rise: a V
