@@ -221,7 +221,7 @@ def well_formed(text: str) -> bool:
 UNARY = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log", "sqrt", "abs",
          "sign", "sigmoid", "relu", "softplus", "sum", "mean", "size", "-"]
 BINARY = ["+", "-", "*", "/", "^", "atan2", "min", "max", "heaviside"]
-LEAVES = ["x", "alpha_1", "rate", "2", "0.5", "1e-8", "pi", "e", "-3"]
+LEAVES = ["x", "alpha_1", "rate", "2", "0.5", "1e-8", "pi", "e", "-3", "2.5e20"]
 
 
 @st.composite
@@ -244,6 +244,57 @@ def test_random_expressions_give_well_formed_latex(text):
     assert well_formed(out), out
     assert typeset.length(e.root, 10**6) == len(out)
     assert well_formed(qsts.latex(qsts.diff(e, "x"))) if "x" in e.variables else True
+
+
+# ---------------------------------------------------------------- a reader of this LaTeX, the round trip's oracle
+
+TOKENS = re.compile(r"\\left[(|]|\\right[)|]|\\operatorname\{\w+\}|\\mathrm\{[^{}]*\}|\\[A-Za-z]+|[{}^_]|[^\\{}^_]")
+WORDS = {r"\left(": "(", r"\right)": ")", r"\left|": "abs(", r"\right|": ")", r"\cdot": "*", r"\infty": "1e999",
+         r"\arcsin": "asin", r"\arccos": "acos", r"\arctan": "atan"}
+OPENS = {r"\frac": ("((", ")/("), r"\sqrt": ("sqrt(", ")"), "^": ("^(", ")"), "_": ("_", "")}
+
+
+def untex(latex: str) -> str:
+    """qsts text for the LaTeX qsts writes, read independently of qsts.typeset: a
+    fraction's parts, an exponent and a square root's argument are read from
+    their braces, so text that parses back to the same node shows that the
+    LaTeX's parentheses and braces keep the tree."""
+    latex = re.sub(r"([0-9.]+) \\times 10\^\{(-?[0-9]+)\}", r"\1e\2", latex)
+    latex = re.sub(r"(?<=[0-9.]) (?=[A-Za-z]|\\(?!cdot|right))", "*", latex)  # a juxtaposed product
+    out, closers, following = [], [], None  # following: the closer of the brace right after
+    for token in TOKENS.findall(latex):
+        if token == "{":
+            closers.append(following or "")
+            following = None
+        elif token == "}":
+            closer = closers.pop()
+            out.append(closer)
+            following = "))" if closer == ")/(" else None  # a fraction's denominator comes next
+        elif token in OPENS:
+            out.append(OPENS[token][0])
+            following = OPENS[token][1]
+        else:
+            word = re.sub(r"^\\(?:operatorname|mathrm)\{(.*)\}$", r"\1", token).replace(r"\_", "_")
+            out.append(WORDS.get(token, word.lstrip("\\")))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("text", [t for t, _ in OPERATORS.values() if t] + [
+    "(a+b)*c", "a-(b-c)", "(a*b)^2", "-x^2", "(-x)^2", "a/(b*c)", "2^(x^2)", "(a/b)/c", "a/(b/c)", "(a/b)^2",
+    "2*(x+1)", "2*3*x", "x*-2", "-(2*x)", "1e-8*x", "(1e-8)^x", "2.5E+20/x", "-(1e-8)", "alpha_1*x_max^rate"])
+def test_the_latex_reads_back_to_the_same_node(text):
+    e = qsts.parse(text)
+    assert qsts.parse(untex(qsts.latex(e))).root is e.root
+
+
+@settings(max_examples=examples(200))
+@given(expressions())
+def test_random_latex_reads_back_to_the_same_node(text):
+    e = qsts.parse(text)
+    assert qsts.parse(untex(qsts.latex(e))).root is e.root
+    if "x" in e.variables:
+        d = qsts.diff(e, "x")
+        assert qsts.parse(untex(qsts.latex(d))).root is d.root
 
 
 def test_well_formed_finds_its_breach():
