@@ -47,8 +47,8 @@ class Expression:
 
     @property
     def node_count(self) -> int:
-        """Number of unique nodes in the DAG."""
-        return len(topological([self.root]))
+        """Number of unique nodes in the DAG (counted once: every repr shows it)."""
+        return self.memo(("node_count",), lambda: len(topological([self.root])))
 
     @property
     def tree_size(self) -> int:
