@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from . import grammar, values as V
+from . import grammar, typeset, values as V
 from .diff import partials
 from .errors import QstsError, ReservedNameError
 from .expression import Expression, parse as _parse_expression
@@ -34,6 +34,17 @@ def parse(expr: ExprLike, /) -> Expression:
     5
     """
     return _parse_expression(expr)
+
+
+def latex(expr: ExprLike, /) -> str:
+    r"""LaTeX of `expr` (text or an Expression, a derivative say), with the infix
+    printer's parentheses; the shared form past `printing.LIMIT` characters, as
+    `str()` (choices in `qsts.typeset`). Jupyter shows an Expression this way.
+
+    >>> print(latex("sin(x)^2/(1 + alpha_1) - 2*sqrt(x)"))
+    \frac{\sin\left(x\right)^{2}}{1 + \alpha_{1}} - 2 \sqrt{x}
+    """
+    return typeset.latex(parse(expr).root)
 
 
 def _bound(e: Expression, values: dict) -> tuple[list, tuple]:

@@ -3,14 +3,14 @@
 `str()` is the infix when it has at most `printing.LIMIT` characters, else the
 shared form (one line per shared subexpression, see `qsts.printing`), so
 printing never costs more than the DAG; `repr()` is cut to a few hundred
-characters.
+characters; `_repr_latex_()` is the LaTeX Jupyter shows (`qsts.typeset`).
 """
 from __future__ import annotations
 
 import functools
 from typing import Callable, TypeVar
 
-from . import grammar, printing
+from . import grammar, printing, typeset
 from .diff import Partial, partials
 from .drawing import Graph
 from .errors import QstsError
@@ -48,8 +48,8 @@ class Expression:
 
     @property
     def node_count(self) -> int:
-        """Number of unique nodes in the DAG."""
-        return len(topological([self.root]))
+        """Number of unique nodes in the DAG (counted once: every repr shows it)."""
+        return self.memo(("node_count",), lambda: len(topological([self.root])))
 
     @property
     def tree_size(self) -> int:
@@ -120,7 +120,19 @@ class Expression:
         return printing.text(self.root)
 
     def __repr__(self) -> str:
-        return f"Expression({printing.preview(self.root, printing.REPR_WIDTH)!r})"
+        """The infix cut to `printing.REPR_WIDTH`, the variables and the node count,
+        which tell apart expressions whose texts are cut alike.
+
+        >>> import qsts
+        >>> qsts.parse("x^2*y")
+        Expression('y*x^2', variables=('x', 'y'), nodes=5)
+        """
+        return describe("Expression", repr(printing.preview(self.root, printing.REPR_WIDTH)), self.variables,
+                        self.node_count)
+
+    def _repr_latex_(self) -> str:
+        r"""The LaTeX of `qsts.latex` in `$\displaystyle ...$`, which Jupyter renders as math."""
+        return f"$\\displaystyle {typeset.latex(self.root)}$"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Expression) and other.root is self.root and other.variables == self.variables
@@ -132,6 +144,17 @@ class Expression:
         """Root and variable order only: the root pickles its graph itself, and `_cache` is rebuilt on use."""
         return Expression, (self.root, self.variables)
 
+
+VARIABLES = 12  # variable names shown in a repr
+
+
+def describe(kind: str, shown: str, variables: tuple[str, ...], nodes: int) -> str:
+    """`kind(shown, variables=(...), nodes=N)`, the repr of expressions and the
+    Functions compiled from them; past `VARIABLES` names the tuple ends in
+    `...`, so a repr stays short whatever the expression."""
+    names = [repr(v) for v in variables[:VARIABLES]] + ["..."] * (len(variables) > VARIABLES)
+    listed = ", ".join(names) + ("," if len(names) == 1 else "")
+    return f"{kind}({shown}, variables=({listed}), nodes={nodes})"
 
 
 @functools.lru_cache(maxsize=512)  # Expressions are immutable, so sharing them is safe

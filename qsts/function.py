@@ -18,12 +18,12 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import lazy, values as V
+from . import lazy, printing, values as V
 from .backends import ARRAY_BACKENDS, choose, faster, interpret, require
 from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
 from .errors import InputValueError, QstsError, UnknownVariableError
-from .expression import Expression, parse
+from .expression import Expression, describe, parse
 from .graph import VAR, topological
 from .options import Options
 from .program import Program, compile_program
@@ -241,6 +241,17 @@ class Function(_Runs):
         self.grad = call_entry(self._both.program, self._both.scalar.safe, self._slow_grad,
                                lambda o: _by_name(index, o[1:]))
 
+    def __repr__(self) -> str:
+        """What the expression's repr says, and `wrt` when it is not every variable.
+
+        >>> import qsts
+        >>> qsts.compile("x^2*y", wrt=["x"])
+        Function('y*x^2', variables=('x', 'y'), nodes=5, wrt=('x',))
+        """
+        text = describe("Function", repr(printing.preview(self.expression.root, printing.REPR_WIDTH)),
+                        self.variables, self.expression.node_count)
+        return text if self.wrt == self.variables else f"{text[:-1]}, wrt={self.wrt!r})"
+
     @property
     def source(self) -> str:
         """The generated Python of value and gradient (for reading, not editing)."""
@@ -399,6 +410,9 @@ def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v for v in variables if v in set(names))
 
 
+OUTPUTS = 8  # outputs shown in a VectorFunction's repr
+
+
 class VectorFunction(_Runs):
     """Several expressions over the union of their variables (in order of first
     appearance), compiled into one program each for the outputs and for the
@@ -426,6 +440,20 @@ class VectorFunction(_Runs):
         self._values = Compiled([e.root for e in self.expressions], self.variables)
         jacobian = [p.node for e in self.expressions for p in partials(e.root, self.variables)]
         self._jacobian = Compiled(jacobian, self.variables)
+
+    def __repr__(self) -> str:
+        """The outputs' infix (the first `OUTPUTS`, cut to share `printing.REPR_WIDTH`),
+        the variables and the nodes of all the outputs, each shared node once.
+
+        >>> import qsts
+        >>> qsts.compile(["x*y", "x + z"])
+        VectorFunction(['x*y', 'x + z'], variables=('x', 'y', 'z'), nodes=5)
+        """
+        shown = self.expressions[:OUTPUTS]
+        width = max(printing.REPR_WIDTH // max(len(shown), 1), 20)
+        texts = [repr(printing.preview(e.root, width)) for e in shown] + ["..."] * (len(self.expressions) > OUTPUTS)
+        nodes = len(topological([e.root for e in self.expressions]))
+        return describe("VectorFunction", f"[{', '.join(texts)}]", self.variables, nodes)
 
     def __call__(self, /, *args, **values) -> np.ndarray:
         """The outputs: shape (outputs,), or (outputs, *shape) with arrays (into `out=` if given)."""

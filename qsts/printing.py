@@ -157,12 +157,12 @@ def shared(root: Node) -> str:
     t1 = x*y + sin(x*y)
     t1*t1
     """
-    names = _names(root)
+    names = shared_names(root)
     lines = [f"{name} = {infix(n, names=names)}" for n, name in names.items()]
     return "\n".join(lines + [infix(root, names=names)])
 
 
-def _names(root: Node) -> dict[Node, str]:
+def shared_names(root: Node) -> dict[Node, str]:
     """The nodes the shared form names, in topological order, with their names.
 
     A node is named when it has two or more parent edges, is not a leaf, has a

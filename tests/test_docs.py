@@ -17,7 +17,8 @@ def test_readme_examples():
     assert runner.tries > 5 and runner.failures == 0
 
 
-@pytest.mark.parametrize("module", ["qsts", "qsts.api", "qsts.expression", "qsts.function", "qsts.drawing"])
+@pytest.mark.parametrize("module", ["qsts", "qsts.api", "qsts.expression", "qsts.function", "qsts.drawing",
+                                    "qsts.typeset"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -81,7 +81,8 @@ def test_the_shared_form_pasted_into_the_repl_rebuilds_the_node(text):
 def test_small_expressions_print_the_plain_infix(text, printed):
     d = qsts.diff(text, "x")
     assert str(d) == d.text() == printed
-    assert repr(d) == f"Expression({printed!r})" and repr(d.root) == f"<Node {printed}>"
+    assert repr(d) == f"Expression({printed!r}, variables=('x',), nodes={d.node_count})"
+    assert repr(d.root) == f"<Node {printed}>"
 
 
 def test_shared_text_without_sharing_is_the_infix():
@@ -171,7 +172,8 @@ def test_reprs_are_cut():
     start = time.perf_counter()
     shown, node = repr(d), repr(d.root)
     assert time.perf_counter() - start < GUARD
-    assert len(shown) < 400 and shown.endswith("...')") and len(node) < 400 and node.endswith("...>")
+    assert len(shown) < 400 and shown.endswith(f"...', variables=('x',), nodes={d.node_count})")
+    assert len(node) < 400 and node.endswith("...>")
     assert printing.preview(d.root, 60) == printing.infix(d.root, limit=57) + "..."
 
 
