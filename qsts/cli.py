@@ -127,6 +127,19 @@ def cmd_graph(args) -> None:
         print(g.text)
 
 
+def cmd_export(args) -> None:
+    text = api.compile(args.expr).export(args.lang, args.name)
+    if not args.output:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as err:
+        raise QstsError(f"cannot write {args.output!r}: {err.strerror or err}") from None
+    print(f"wrote {args.output}")
+
+
 def cmd_minimize(args) -> int:
     x0 = _bindings(args.values)
     data = _data(args, x0)
@@ -299,6 +312,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
     g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg, .png, .pdf, ... with Graphviz's dot")
+    x = command("export", cmd_export, "print C or Python (numpy only) source of the value and gradient",
+                values=False)
+    x.add_argument("--lang", required=True, choices=["c", "python"], help="the language of the source")
+    x.add_argument("--name", default="qsts_fn", help="the function's name (default: qsts_fn)")
+    x.add_argument("-o", "--output", metavar="FILE", help="write the source to FILE instead of printing it")
     m = command("minimize", cmd_minimize, "minimize by gradient descent from NAME=VALUE starts")
     m.add_argument("--method", default=optimize.DEFAULT_METHOD, choices=list(optimize.METHODS),
                    help=f"(default: {optimize.DEFAULT_METHOD})")
@@ -351,7 +369,8 @@ def _version() -> str:
 
 
 _FLAGS = {"-h", "--help", "--dot", "--grad", "--render", "--version", "--", "--method", "--lr", "--max-iter",
-          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data", "--scheduler", "--timeout"}
+          "--gtol", "--ftol", "--line-search", "--no-line-search", "--plot", "--data", "--scheduler", "--timeout",
+          "--lang", "--name", "-o", "--output"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import lazy, printing, values as V
+from . import export as X, lazy, printing, values as V
 from .backends import ARRAY_BACKENDS, choose, faster, interpret, require
 from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
@@ -261,6 +261,29 @@ class Function(_Runs):
     def program(self) -> Program:
         """The flat program of value and gradient (scalar inputs)."""
         return self._both.program
+
+    def export(self, language: str, name: str = "qsts_fn") -> str:
+        """Source text of value and gradient, every subexpression computed once.
+
+        `"c"`: self-contained C99 (`<math.h>` only) of `void name(const double *in,
+        double *out)`: `in` holds the variables in `f.variables` order, `out` gets
+        the value, then the partials in `f.wrt` order (`f.variables` unless
+        `wrt=` chose a subset). It calls the C library as the scalar program and
+        the native backend do, so with `-ffp-contract=off` (gcc's default under
+        `-std=c99`) it gives their bits; numpy's ufuncs, which the numpy backend
+        runs, round exp, log, the trigonometric and hyperbolic functions, pow and
+        atan2 their own way, within an ulp or two.
+        `"python"`: numpy-only source of `def name(*variables) -> (value,
+        (partials...))`, elementwise over floats and arrays, as the numpy backend
+        computes (partials per point, never summed). Both keep qsts's IEEE
+        conventions (abs'(0) = 0, min/max ties split, x^2 as x*x, the sigmoid and
+        softplus tails). Expressions with reductions (sum, mean, size) are refused.
+
+        >>> import qsts
+        >>> print(qsts.compile("x^2*y").export("c").splitlines()[1])
+         *   y*x^2
+        """
+        return X.export(self.program, language, name, str(self.expression), self.wrt)
 
     __call__ = _Entry(operator.attrgetter("_call"), doc="f(*args, out=None, **values): the value at `args` "
                       "(in `variables` order) and `values` (numbers, or arrays evaluated pointwise).")
