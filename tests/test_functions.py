@@ -177,3 +177,16 @@ def test_a_near_miss_suggests_the_name():
         qsts.parse("log1pp(x)")
     with pytest.raises(qsts.QstsError, match="takes 2 arguments, got 1"):
         qsts.parse("hypot(x)")
+
+
+def test_sigmoid_keeps_its_deep_tail_beside_a_nan_on_arrays():
+    """The array kernel once skipped the deep tail when a block held a nan (np.min is nan then)."""
+    x = np.array([np.nan, -710.0, -745.0, 0.0])
+    got = qsts.compile("sigmoid(x)", backend="numpy")(x=x)
+    want = [qsts.evaluate("sigmoid(x)", x=float(v)) for v in x]
+    assert np.isnan(got[0]) and got[1:].tolist() == want[1:] and got[1] > 0
+
+
+def test_hypot_overflows_to_inf_quietly_whatever_the_numpy_error_state():
+    with np.errstate(all="raise"):
+        assert qsts.evaluate("hypot(x, y)", x=1.5e308, y=1.5e308) == math.inf  # 2.1e308: beyond float range
