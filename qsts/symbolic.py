@@ -164,8 +164,10 @@ def _pow(obj, sympy) -> list:
 def _function(obj, sympy) -> list:
     name = type(obj).__name__
     if name in _FOLDED and getattr(sympy, name) is type(obj):
-        args = list(obj.args)
+        args = sorted(obj.args, key=sympy.default_sort_key)  # the printer's order (args are a set)
         return [args[0]] + [x for a in args[1:] for x in (a, _FOLDED[name])]
+    if type(obj) is sympy.re:  # qsts's variables are real, so re(a) is a (nan where a is not real)
+        return [obj.args[0]]
     if type(obj) is sympy.Heaviside and len(obj.args) == 1:  # SymPy's default H(0), 1/2 (an argument since 1.9)
         return [obj.args[0], 1.0, 2.0, "/", "heaviside"]
     if name in _FUNCTIONS and getattr(sympy, name) is type(obj):  # not an undefined Function('sin')
