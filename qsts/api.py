@@ -8,12 +8,13 @@ import math
 
 import numpy as np
 
-from . import grammar, typeset, values as V
+from . import grammar, symbolic, typeset, values as V
 from .diff import partials
 from .errors import QstsError, ReservedNameError
 from .expression import Expression, parse as _parse_expression
 from .function import Function, VectorFunction, compile, plan
 from .ops import RESERVED
+from .postfix import build
 
 ExprLike = "str | Expression"
 
@@ -34,6 +35,29 @@ def parse(expr: ExprLike, /) -> Expression:
     5
     """
     return _parse_expression(expr)
+
+
+def from_sympy(obj, /, variables=None) -> Expression:
+    """The Expression of SymPy expression `obj`, built from its tree (no text): the
+    very Expression `parse` gives for the text SymPy prints, `str(obj)` (`x - y`,
+    `x/y`, `-2*x`, `sqrt(x)`, `x^(1/3)`), so its variables are in that text's order
+    unless `variables` (names or Symbols, each variable once) says otherwise. What qsts
+    cannot express (`Integral`, `Piecewise`, `I`, undefined functions) is a QstsError.
+
+    >>> import sympy
+    >>> x, y = sympy.symbols("x y")
+    >>> from_sympy(sympy.sin(x)*y + x**2, variables=("y", "x")) == parse("y*sin(x) + x^2")
+    True
+    >>> from_sympy(x - y/3)
+    Expression('x - y/3', variables=('x', 'y'), nodes=5)
+    """
+    root, names = build(symbolic.postfix(obj))
+    if variables is None:
+        return Expression(root, names)
+    order = tuple(str(v) for v in variables)
+    if sorted(order) != sorted(names):
+        raise QstsError(f"variables {order} must name each variable of the expression once: {tuple(sorted(names))}")
+    return Expression(root, order)
 
 
 def latex(expr: ExprLike, /) -> str:

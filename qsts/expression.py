@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Callable, TypeVar
 
-from . import grammar, printing, typeset
+from . import grammar, printing, symbolic, typeset
 from .diff import Partial, partials
 from .drawing import Graph
 from .errors import QstsError
@@ -133,6 +133,17 @@ class Expression:
     def _repr_latex_(self) -> str:
         r"""The LaTeX of `qsts.latex` in `$\displaystyle ...$`, which Jupyter renders as math."""
         return f"$\\displaystyle {typeset.latex(self.root)}$"
+
+    def to_sympy(self):
+        """The SymPy expression of this one (SymPy is an optional extra: `pip install qsts[sympy]`);
+        variables are real symbols, `sympy.Symbol(name, real=True)`; `qsts.from_sympy` goes back.
+        Reductions (`sum`, `mean`, `size`) have no SymPy counterpart.
+
+        >>> import qsts
+        >>> qsts.parse("x^2/3 + log1p(x)").to_sympy()
+        x**2/3 + log(x + 1)
+        """
+        return symbolic.to_sympy(self.root)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Expression) and other.root is self.root and other.variables == self.variables

@@ -11,7 +11,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 # imported where used: optional extras (pandas comes with dask.dataframe), llvmlite, a dependency
 # whose LLVM takes ~50 ms to load, so only the first native compile pays for it (never `import qsts`),
 # and asyncio, ~25 ms that only `--scheduler` needs (next to distributed, which imports it anyway)
-OPTIONAL = {"matplotlib", "readline", "scipy", "graphviz", "dask", "distributed", "pandas", "llvmlite", "asyncio"}
+OPTIONAL = {"matplotlib", "readline", "scipy", "graphviz", "dask", "distributed", "pandas", "llvmlite", "asyncio", "sympy"}
 LONGEST = 50
 
 
