@@ -19,6 +19,7 @@ from .api import compiled, parse
 from .errors import InputValueError, QstsError
 from .expression import Expression
 from .kernels import points_sum
+from .plotting import draw_run
 from .values import check_names, coerce, is_lazy
 
 # The defaults converge on every function of the README's table (Rosenbrock,
@@ -77,7 +78,7 @@ class OptimizeResult:
     def plot(self, ax=None, label: str | None = None):
         """A matplotlib Figure of the run: log10 of the value (top) and of the
         largest partial, max |partial| (bottom), against iteration. The value is
-        drawn as `plotted_values` says (f - min(f) once f reaches 0 or below).
+        drawn as `plotting.plotted_values` says (f - min(f) once f reaches 0 or below).
 
         `ax` draws into existing axes instead, so runs overlay: a pair (top,
         bottom), e.g. the `.axes` of an earlier plot, or one Axes for both curves
@@ -90,65 +91,12 @@ class OptimizeResult:
         >>> fig = qsts.minimize("(x-3)^2", {"x": 0.0}).plot()   # doctest: +SKIP
         >>> qsts.minimize("(x-3)^2", {"x": 9.0}).plot(ax=fig.axes, label="from 9")   # doctest: +SKIP
         """
-        if not self.history:
-            raise QstsError("nothing to plot: the result has no history")
-        top, bottom, fig = _plot_axes(ax)
-        shown, what = plotted_values(self.history)
-        norms = self.grad_norms[:len(self.history)]
-        same = top is bottom
-        name = (label + ": ") if label and same else (label or "")
-        top.plot(range(len(shown)), _log10(shown), label=(name + what) if same else name or None)
-        bottom.plot(range(len(norms)), _log10(norms), linestyle="--" if same else "-",
-                    label=(name + "max |partial|") if same else name or None)
-        top.set_ylabel("log10" if same else f"log10 of {what}")
-        if not same:
-            bottom.set_ylabel("log10 max |partial|")
-        bottom.set_xlabel("iteration")
-        if label or same:
-            for a in [top] if same else [top, bottom]:
-                a.legend()
-        if ax is None:
-            fig.tight_layout()
-        return fig
+        return draw_run(self.history, self.grad_norms, ax, label)
 
 
 def _short(values: dict) -> str:
     with np.printoptions(threshold=20, edgeitems=3):  # a parameter may be an array of thousands
         return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in values.items()) + "}"
-
-
-def _plot_axes(ax) -> tuple:
-    """(top, bottom, figure) for `OptimizeResult.plot`: two new stacked axes on a
-    new Figure, or the ones given (a pair, or one Axes for both)."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise QstsError("OptimizeResult.plot needs matplotlib: pip install 'qsts[plot]'") from None
-    if ax is None:
-        fig = Figure(figsize=(7, 6))
-        top, bottom = fig.subplots(2, 1, sharex=True)
-        return top, bottom, fig
-    axes = [ax] if hasattr(ax, "plot") else list(np.ravel(np.asarray(ax, dtype=object)))
-    if len(axes) not in (1, 2) or not all(hasattr(a, "plot") for a in axes):
-        raise QstsError(f"ax must be a matplotlib Axes or a pair of them (value, gradient norm), got {ax!r:.80}")
-    return axes[0], axes[-1], axes[0].figure
-
-
-def plotted_values(values) -> tuple[list[float], str]:
-    """What the value's panel draws on a log scale: f itself while it stays positive;
-    once it goes to 0 or below, f - min(f) (a log scale of |f| would draw a V)."""
-    low = min(values)
-    if low > 0:
-        return list(values), "f"
-    with np.errstate(over="ignore"):  # a span beyond the largest float is not drawn (nan), not an error
-        shown = [d if math.isfinite(d) else math.nan for d in (float(np.float64(v) - low) for v in values)]
-    return shown, f"f - min(f)   (min(f) = {low:.6g})"
-
-
-def _log10(values) -> list[float]:
-    """Base-10 logarithms to draw on a linear axis (matplotlib's log axis fails
-    on values near the largest float); 0 and below are not drawn (nan)."""
-    return [math.log10(v) if v > 0 else math.nan for v in values]
 
 
 def _inf_norm(g: np.ndarray) -> float:

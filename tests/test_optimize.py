@@ -320,7 +320,7 @@ def test_plot_spans_beyond_the_largest_float_odd_targets_and_symlinks(capsys, tm
 
 
 def test_a_negative_objective_is_plotted_above_its_minimum():
-    from qsts.optimize import plotted_values
+    from qsts.plotting import plotted_values
 
     assert plotted_values([4.0, 2.0, 1.0]) == ([4.0, 2.0, 1.0], "f")  # positive: f on the log scale
     shown, label = plotted_values([3.0, -1.0, -4.0, -5.0])  # |f| would dip to 1 then rise: a V
