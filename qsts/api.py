@@ -145,9 +145,14 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
     return Expression.within(d.node, e.variables)
 
 
-@functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls
 def compiled(expr, wrt: tuple | None = None, backend: str = "auto") -> Function:
     """`qsts.compile(expr, wrt=wrt, backend=backend)`, cached: for front ends that call it per request."""
+    # equal Expressions may order their variables differently, and the order is the Function's positions
+    return _compiled(expr, getattr(expr, "variables", None), wrt, backend)
+
+
+@functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls
+def _compiled(expr, order: tuple | None, wrt: tuple | None, backend: str) -> Function:
     return compile(expr, wrt=wrt, backend=backend)
 
 

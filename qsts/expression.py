@@ -146,10 +146,14 @@ class Expression:
         return symbolic.to_sympy(self.root)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Expression) and other.root is self.root and other.variables == self.variables
+        """The same math: one interned node over the same variables. Their order,
+        which is only how a compiled function takes positions, does not count, so
+        `parse("x*y") == parse("y*x")` as SymPy's `x*y == y*x`."""
+        return (isinstance(other, Expression) and other.root is self.root
+                and frozenset(other.variables) == frozenset(self.variables))
 
     def __hash__(self) -> int:
-        return hash((id(self.root), self.variables))
+        return hash((id(self.root), frozenset(self.variables)))
 
     def __reduce__(self):
         """Root and variable order only: the root pickles its graph itself, and `_cache` is rebuilt on use."""

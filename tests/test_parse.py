@@ -57,6 +57,28 @@ def test_variables_in_order_of_first_appearance():
     assert qsts.parse("y + x").variables == ("y", "x")
 
 
+def test_equal_expressions_are_one_node_over_the_same_variables():
+    """`==` is the math, as SymPy's `x*y == y*x`: the order of the variables,
+    which only says how a compiled function takes positions, does not count."""
+    a, b = qsts.parse("x*y + 1"), qsts.parse("1 + y*x")
+    assert a.root is b.root and a.variables != b.variables
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != qsts.parse("x*y + 2") and a != qsts.Expression(a.root, ("x", "y", "z"))
+    assert a != "x*y + 1"
+
+
+def test_equal_expressions_keep_their_own_positions_in_cached_compiles():
+    """The front ends' compile cache keys on the order too: with `a == b` but
+    variables (x, y) and (y, x), each compiled function takes its own positions."""
+    from qsts.api import compiled
+
+    a, b = qsts.parse("x + 2*y"), qsts.parse("2*y + x")
+    assert a == b and a.variables == ("x", "y") and b.variables == ("y", "x")
+    assert compiled(a)(1.0, 10.0) == 1.0 + 20.0
+    assert compiled(b)(1.0, 10.0) == 2.0 + 10.0
+    assert list(compiled(b).grad(x=1.0, y=10.0)) == ["y", "x"]
+
+
 def test_grammar_has_no_conflicts_in_strict_mode():
     # strict=True turns lark's silent shift/reduce resolution into an error
     grammar.parser(strict=True, transformer=None)

@@ -21,11 +21,12 @@ x, y, z = sympy.symbols("x y z")
 
 def test_the_acceptance_case_is_the_same_interned_node():
     e = qsts.from_sympy(sympy.sin(x) * y + x ** 2)
-    assert e.root is qsts.parse("y*sin(x) + x^2").root
+    assert e == qsts.parse("y*sin(x) + x^2") and e.root is qsts.parse("y*sin(x) + x^2").root
     # variables are in the order of the text SymPy prints, "x**2 + y*sin(x)", or as asked
-    assert e == qsts.parse("x^2 + y*sin(x)")
-    assert qsts.from_sympy(sympy.sin(x) * y + x ** 2, variables=("y", "x")) == qsts.parse("y*sin(x) + x^2")
-    assert qsts.from_sympy(sympy.sin(x) * y + x ** 2, variables=(y, x)) == qsts.parse("y*sin(x) + x^2")
+    assert e.variables == ("x", "y")
+    assert qsts.from_sympy(sympy.sin(x) * y + x ** 2, variables=("y", "x")).variables == ("y", "x")
+    assert qsts.from_sympy(sympy.sin(x) * y + x ** 2, variables=(y, x)).variables == ("y", "x")
+    assert e != qsts.Expression(e.root, ("x", "y", "z"))  # another set of variables
 
 
 SAME = [  # SymPy expression, the text qsts parses to the same Expression
