@@ -25,7 +25,7 @@ def test_docstring_examples(module):
 
 
 def test_the_shipped_csv_fits_as_the_readme_says(capsys):
-    """`examples/line.csv` is the README's 200 points, and the README's `--data`
+    """`examples/data/line.csv` is the README's 200 points, and the README's `--data`
     command on it lands on numpy.polyfit's line (the transcript's numbers)."""
     import numpy as np
 
@@ -34,23 +34,23 @@ def test_the_shipped_csv_fits_as_the_readme_says(capsys):
     rng = np.random.default_rng(7)
     t = rng.uniform(0, 10, 200)
     y = 1.7 * t - 3.2 + rng.normal(0, 0.5, 200)
-    assert np.array_equal(np.loadtxt(ROOT / "examples" / "line.csv", delimiter=",", skiprows=1), np.c_[t, y])
-    command = re.search(r"\$ qsts (minimize .*--data examples/line\.csv.*)", (ROOT / "README.md").read_text())
+    assert np.array_equal(np.loadtxt(ROOT / "examples" / "data" / "line.csv", delimiter=",", skiprows=1), np.c_[t, y])
+    command = re.search(r"\$ qsts (minimize .*--data examples/data/line\.csv.*)", (ROOT / "README.md").read_text())
     argv = [a.strip('"') for a in re.findall(r'"[^"]*"|\S+', command.group(1))]
-    assert main([a.replace("examples/line.csv", str(ROOT / "examples" / "line.csv")) for a in argv]) == 0
+    assert main([a.replace("examples/data/line.csv", str(ROOT / "examples" / "data" / "line.csv")) for a in argv]) == 0
     fitted = dict(line.split(" = ") for line in capsys.readouterr().out.splitlines() if line[:2] in ("a ", "b "))
     slope, intercept = np.polyfit(t, y, 1)
     assert abs(float(fitted["a"]) - slope) < 1e-8 and abs(float(fitted["b"]) - intercept) < 1e-8
 
 
 def test_the_dataset_transcript_prints_what_the_readme_says(capsys, monkeypatch):
-    """The README's `--data 'examples/line_parts/*.csv'` transcript, run from the
+    """The README's `--data 'examples/data/line_parts/*.csv'` transcript, run from the
     repository's root as a user would, prints the lines shown under it."""
     pytest.importorskip("dask.dataframe")
     from qsts.cli import main
 
     readme = (ROOT / "README.md").read_text()
-    found = re.search(r"\$ qsts (grad .*--data 'examples/line_parts/\*\.csv'.*)\n((?:[^`\n].*\n)+)", readme)
+    found = re.search(r"\$ qsts (grad .*--data 'examples/data/line_parts/\*\.csv'.*)\n((?:[^`\n].*\n)+)", readme)
     argv = [a.strip("'\"") for a in re.findall(r"'[^']*'|\"[^\"]*\"|\S+", found.group(1))]
     monkeypatch.chdir(ROOT)
     assert main(argv) == 0

@@ -51,7 +51,7 @@ def test_the_notebook_is_stored_without_outputs():
 
 def test_the_notebook_runs_and_shows_math_graphs_and_a_plot(kernel):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    # The notebook reads line.csv relative to its own directory, as Jupyter runs it.
+    # The notebook reads data/line.csv relative to its own directory, as Jupyter runs it.
     # The timeout only guards against a hang: the whole notebook takes ~2 s.
     client = nbclient.NotebookClient(nb, kernel_name=kernel, timeout=120,
                                      resources={"metadata": {"path": str(EXAMPLES)}})
