@@ -9,6 +9,7 @@ linear means the MB/s column stays flat.
 """
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
@@ -63,4 +64,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help; no options
     main()

@@ -10,12 +10,11 @@ Best of 7 repeats, in nanoseconds per call.
 """
 from __future__ import annotations
 
-import sys
+import argparse
 import timeit
 
 import qsts
 
-EXPR = sys.argv[1] if len(sys.argv) > 1 else "(x+y)+x*(x+y)"
 
 
 def per_call(stmt: str, number: int = 200_000, **names) -> float:
@@ -23,13 +22,13 @@ def per_call(stmt: str, number: int = 200_000, **names) -> float:
     return min(timeit.repeat(stmt, number=number, repeat=7, globals=names)) / number * 1e9
 
 
-def sympy_row(f) -> tuple[str, float] | None:
+def sympy_row(f, text: str) -> tuple[str, float] | None:
     try:
         import sympy
     except ImportError:
         return None
     names = sympy.symbols(f.variables)
-    e = sympy.sympify(EXPR, locals=dict(zip(f.variables, names)))
+    e = sympy.sympify(text, locals=dict(zip(f.variables, names)))
     lam = sympy.lambdify(names, [e, *[sympy.diff(e, v) for v in names]], cse=True, modules="math")
     args = [0.3 + 0.2 * i for i in range(len(names))]
     return (f"sympy {sympy.__version__} lambdify(cse, math), value and gradient",
@@ -37,7 +36,10 @@ def sympy_row(f) -> tuple[str, float] | None:
 
 
 def main() -> None:
-    f = qsts.compile(EXPR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("expr", nargs="?", default="(x+y)+x*(x+y)", help="the expression (default: %(default)s)")
+    text = parser.parse_args().expr
+    f = qsts.compile(text)
     args = [0.3 + 0.2 * i for i in range(len(f.variables))]
     # the calls as a program would write them: literal floats, literal keywords
     by_name = ", ".join(f"{v}={a!r}" for v, a in zip(f.variables, args))
@@ -48,9 +50,9 @@ def main() -> None:
         rows.append((f"{call}(by keyword)", per_call(f"{call}({by_name})", f=f)))
         rows.append((f"{call}(by position)", per_call(f"{call}({by_position})", f=f)))
         rows.append((f"{call}(mixed: the checked path)", per_call(f"{call}({mixed})", 20_000, f=f)))
-    extra = sympy_row(f)
+    extra = sympy_row(f, text)
     rows += [extra] if extra else [("sympy: not installed", float("nan"))]
-    print(f"# {EXPR}, qsts {qsts.__version__} from {qsts.__file__}")
+    print(f"# {text}, qsts {qsts.__version__} from {qsts.__file__}")
     for label, ns in rows:
         print(f"{label:60s} {ns:8.1f} ns")
 

@@ -9,6 +9,8 @@ first step tried) is the only candidate that converges on every case.
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 import qsts
@@ -52,4 +54,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help; no options
     main()

@@ -8,6 +8,8 @@ reference is mpmath's. Relative error 1 means no correct digit.
 """
 from __future__ import annotations
 
+import argparse
+
 import mpmath
 
 import qsts
@@ -53,4 +55,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help; no options
     main()
