@@ -19,7 +19,10 @@ Choices, each for a reader who must not misread the structure:
 - `sum`, `mean`, `size` are `\operatorname{sum}\left(v\right)`, not `\sum`:
   qsts sums over the points of its argument, with no index to put under `\sum`,
   and the sum of a scalar is the scalar itself.
-- `log` is `\log`, the natural logarithm, as in the language.
+- `log` is `\log`, the natural logarithm, as in the language; `log10` and
+  `log2` are `\log_{10}` and `\log_{2}`, `cbrt` is `\sqrt[3]{x}`. `log1p`
+  and `expm1` stay names: `\log\left(1 + x\right)` is another node (and
+  loses the digits `log1p` keeps), so the two must print differently.
 - Variables: one letter as is, Greek names as their letters (`alpha` is
   `\alpha`), longer names upright (`\mathrm{rate}`); a subscript after `_` or
   trailing digits: `x_1` and `x1` are `x_{1}`, `theta_max` is
@@ -62,7 +65,8 @@ FORMS: dict[str, str] = {
     "exp": _macro("exp"), "log": _macro("log"), "sqrt": r"\sqrt{#0}", "abs": r"\left| #0 \right|",
     "min": _macro("min", 2), "max": _macro("max", 2),
     **{name: _named(name, 1) for name in ("sign", "sigmoid", "relu", "softplus", "sum", "mean", "size", "total")},
-    **{name: _named(name, 1) for name in ("log10", "log2", "log1p", "expm1", "erf", "erfc", "cbrt")},
+    "log10": r"\log_{10}\left(#0\right)", "log2": r"\log_{2}\left(#0\right)", "cbrt": r"\sqrt[3]{#0}",
+    **{name: _named(name, 1) for name in ("log1p", "expm1", "erf", "erfc")},
     **{name: _named(name, 2) for name in ("atan2", "heaviside", "hypot")},
 }
 BINDS: dict[str, int] = {"div": POWER}  # precedences that differ from the infix ones (`Op.precedence`)

@@ -54,13 +54,13 @@ OPERATORS = {
     "sum": ("sum(x)", r"\operatorname{sum}\left(x\right)"),
     "mean": ("mean(x)", r"\operatorname{mean}\left(x\right)"),
     "size": ("size(x)", r"\operatorname{size}\left(x\right)"),
-    "log10": ("log10(x)", r"\operatorname{log10}\left(x\right)"),
-    "log2": ("log2(x)", r"\operatorname{log2}\left(x\right)"),
+    "log10": ("log10(x)", r"\log_{10}\left(x\right)"),
+    "log2": ("log2(x)", r"\log_{2}\left(x\right)"),
     "log1p": ("log1p(x)", r"\operatorname{log1p}\left(x\right)"),
     "expm1": ("expm1(x)", r"\operatorname{expm1}\left(x\right)"),
     "erf": ("erf(x)", r"\operatorname{erf}\left(x\right)"),
     "erfc": ("erfc(x)", r"\operatorname{erfc}\left(x\right)"),
-    "cbrt": ("cbrt(x)", r"\operatorname{cbrt}\left(x\right)"),
+    "cbrt": ("cbrt(x)", r"\sqrt[3]{x}"),
     "hypot": ("hypot(x, y)", r"\operatorname{hypot}\left(x, y\right)"),
     "total": (None, r"\operatorname{total}\left(x\right)"),  # internal: gradients only, no text
 }
@@ -257,10 +257,11 @@ def test_random_expressions_give_well_formed_latex(text):
 
 # ---------------------------------------------------------------- a reader of this LaTeX, the round trip's oracle
 
-TOKENS = re.compile(r"\\left[(|]|\\right[)|]|\\operatorname\{\w+\}|\\mathrm\{[^{}]*\}|\\[A-Za-z]+|[{}^_]|[^\\{}^_]")
+TOKENS = re.compile(r"\\sqrt\[3\]|\\left[(|]|\\right[)|]|\\operatorname\{\w+\}|\\mathrm\{[^{}]*\}|\\[A-Za-z]+|[{}^_]|[^\\{}^_]")
 WORDS = {r"\left(": "(", r"\right)": ")", r"\left|": "abs(", r"\right|": ")", r"\cdot": "*", r"\infty": "1e999",
          r"\arcsin": "asin", r"\arccos": "acos", r"\arctan": "atan"}
-OPENS = {r"\frac": ("((", ")/("), r"\sqrt": ("sqrt(", ")"), "^": ("^(", ")"), "_": ("_", "")}
+OPENS = {r"\frac": ("((", ")/("), r"\sqrt": ("sqrt(", ")"), r"\sqrt[3]": ("cbrt(", ")"), "^": ("^(", ")"),
+         "_": ("_", "")}
 
 
 def untex(latex: str) -> str:
@@ -269,6 +270,7 @@ def untex(latex: str) -> str:
     their braces, so text that parses back to the same node shows that the
     LaTeX's parentheses and braces keep the tree."""
     latex = re.sub(r"([0-9.]+) \\times 10\^\{(-?[0-9]+)\}", r"\1e\2", latex)
+    latex = re.sub(r"\\log_\{(10|2)\}", r"\\operatorname{log\1}", latex)
     latex = re.sub(r"(?<=[0-9.]) (?=[A-Za-z]|\\(?!cdot|right))", "*", latex)  # a juxtaposed product
     out, closers, following = [], [], None  # following: the closer of the brace right after
     for token in TOKENS.findall(latex):
