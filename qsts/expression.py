@@ -130,9 +130,13 @@ class Expression:
         return describe("Expression", repr(printing.preview(self.root, printing.REPR_WIDTH)), self.variables,
                         self.node_count)
 
-    def _repr_latex_(self) -> str:
-        r"""The LaTeX of `qsts.latex` in `$\displaystyle ...$`, which Jupyter renders as math."""
-        return f"$\\displaystyle {typeset.latex(self.root)}$"
+    def _repr_latex_(self) -> str | None:
+        r"""The LaTeX of `qsts.latex` in `$\displaystyle ...$`, which Jupyter renders
+        as math: the shared form past `NOTEBOOK_LATEX` characters, and None (Jupyter
+        then shows the repr) past `NOTEBOOK_LATEX_MAX`, which MathJax would take
+        seconds or minutes to set."""
+        text = typeset.latex(self.root, limit=NOTEBOOK_LATEX)
+        return f"$\\displaystyle {text}$" if len(text) <= NOTEBOOK_LATEX_MAX else None
 
     def to_sympy(self):
         """The SymPy expression of this one (SymPy is an optional extra: `pip install qsts[sympy]`);
@@ -161,6 +165,8 @@ class Expression:
 
 
 VARIABLES = 12  # variable names shown in a repr
+NOTEBOOK_LATEX = 10_000  # characters of LaTeX written out in a notebook; longer shows the shared form
+NOTEBOOK_LATEX_MAX = 100_000  # characters of LaTeX a notebook is given at most
 
 
 def describe(kind: str, shown: str, variables: tuple[str, ...], nodes: int) -> str:

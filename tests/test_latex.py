@@ -322,6 +322,24 @@ def test_repr_latex_is_math_for_jupyter():
     assert d._repr_latex_() == f"$\\displaystyle {qsts.latex(d)}$"
 
 
+def test_repr_latex_stays_a_size_a_notebook_can_set():
+    """Past 10,000 characters a notebook gets the shared form; past 100,000 none
+    (Jupyter then shows the repr): MathJax takes seconds on formulas that long."""
+    from qsts.expression import NOTEBOOK_LATEX, NOTEBOOK_LATEX_MAX
+
+    text = "x"
+    for _ in range(9):  # each level uses the one below twice: 2^9 copies of x written out
+        text = f"sin({text})*({text}) + 1"
+    e = qsts.parse(text)
+    written = qsts.latex(e)
+    assert NOTEBOOK_LATEX < len(written) < NOTEBOOK_LATEX_MAX and "where" not in written
+    shown = e._repr_latex_()
+    assert shown.startswith("$") and "where" in shown and len(shown) < NOTEBOOK_LATEX
+    wide = qsts.parse(" + ".join(f"sin(x_{i})" for i in range(6000)))  # nothing shared: ~200 KB either way
+    assert len(qsts.latex(wide)) > NOTEBOOK_LATEX_MAX and wide._repr_latex_() is None
+    assert repr(wide).startswith("Expression(")
+
+
 def test_reprs_name_the_expression_the_variables_and_the_nodes():
     assert repr(qsts.parse("(x+y)+x*(x+y)")) == "Expression('x*(x + y) + (x + y)', variables=('x', 'y'), nodes=5)"
     assert repr(qsts.parse("2")) == "Expression('2', variables=(), nodes=1)"
