@@ -133,8 +133,8 @@ class Expression:
     def _repr_latex_(self) -> str | None:
         r"""The LaTeX of `qsts.latex` in `$\displaystyle ...$`, which Jupyter renders
         as math: the shared form past `NOTEBOOK_LATEX` characters, and None (Jupyter
-        then shows the repr) past `NOTEBOOK_LATEX_MAX`, which MathJax would take
-        seconds or minutes to set."""
+        then shows the repr) past `NOTEBOOK_LATEX_MAX`: MathJax is slow to set
+        formulas that long."""
         text = typeset.latex(self.root, limit=NOTEBOOK_LATEX)
         return f"$\\displaystyle {text}$" if len(text) <= NOTEBOOK_LATEX_MAX else None
 

@@ -324,7 +324,7 @@ def test_repr_latex_is_math_for_jupyter():
 
 def test_repr_latex_stays_a_size_a_notebook_can_set():
     """Past 10,000 characters a notebook gets the shared form; past 100,000 none
-    (Jupyter then shows the repr): MathJax takes seconds on formulas that long."""
+    (Jupyter then shows the repr): MathJax is slow to set formulas that long."""
     from qsts.expression import NOTEBOOK_LATEX, NOTEBOOK_LATEX_MAX
 
     text = "x"
