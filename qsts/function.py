@@ -14,7 +14,7 @@ import math
 import operator
 import pickle
 import threading
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -22,10 +22,10 @@ from . import export as X, lazy, printing, values as V
 from .backends import ARRAY_BACKENDS, choose, faster, interpret, require
 from .backends.scalar import Pack, call_entry, scalar_function
 from .diff import partials
-from .errors import InputValueError, QstsError, UnknownVariableError
+from .errors import InputValueError, QstsError
 from .expression import Expression, describe, parse
 from .graph import VAR, topological
-from .options import Options
+from .options import Options, wrt_names
 from .program import Program, compile_program
 from .schedule import Schedule, schedule
 
@@ -228,7 +228,7 @@ class Function(_Runs):
         self.expression, self.options = expression, options
         self._pickled = None
         self.variables: tuple[str, ...] = expression.variables
-        self.wrt: tuple[str, ...] = self.variables if wrt is None else _wrt(wrt, self.variables)
+        self.wrt: tuple[str, ...] = self.variables if wrt is None else wrt_names(wrt, self.variables)
         self._value = self._hess = None
         self._call = self._first_call  # becomes the value's generated entry on the first call
         self._plans: dict = {}  # (with gradient, signature) -> Plan, and (that, backend name) -> backend
@@ -315,18 +315,18 @@ class Function(_Runs):
 
     # The checked paths: ints, arrays, a mix of positions and keywords, missing or unknown names, out=.
     def _slow_value(self, args: tuple, values: dict):
-        values, out = _split_out(self.variables, values)
+        values, out = V.split_out(self.variables, values)
         buffers = None if out is None else [("out", out)]
         return self._run(False, args, values, buffers)[0]
 
     def _slow_value_and_grad(self, args: tuple, values: dict):
-        values, out = _split_out(self.variables, values)
-        value, *grads = self._run(True, args, values, None if out is None else _pair_buffers(out, self.wrt))
+        values, out = V.split_out(self.variables, values)
+        value, *grads = self._run(True, args, values, None if out is None else V.pair_buffers(out, self.wrt))
         return (value, dict(zip(self.wrt, grads))) if out is None else out
 
     def _slow_grad(self, args: tuple, values: dict):
-        values, out = _split_out(self.variables, values)
-        buffers = None if out is None else [(None, None), *_dict_buffers("out", out, self.wrt)]  # no value buffer
+        values, out = V.split_out(self.variables, values)
+        buffers = None if out is None else [(None, None), *V.dict_buffers("out", out, self.wrt)]  # no value buffer
         grads = self._run(True, args, values, buffers)[1:]
         return dict(zip(self.wrt, grads)) if out is None else out
 
@@ -337,11 +337,11 @@ class Function(_Runs):
 
     def _run(self, grad: bool, args: tuple, values: dict, buffers: list | None = None) -> list:
         """The outputs (value, then the partials of `wrt` with `grad`), each
-        written into its buffer where `buffers` gives one (see `_checked`)."""
+        written into its buffer where `buffers` gives one (see `values.checked`)."""
         args = self._args(args, values)
         if any(V.signature(args)) or V.any_lazy(args):
             return self._run_points(grad, args, buffers)
-        given = _checked(buffers, [()] * (1 + len(self.wrt) * grad), args)
+        given = V.checked(buffers, [()] * (1 + len(self.wrt) * grad), args)
         outs = (self._both if grad else self._value_compiled()).scalar(*args)
         return list(outs) if given is None else [V.place(o, b) for o, b in zip(outs, given)]
 
@@ -352,7 +352,7 @@ class Function(_Runs):
         key = (grad, signature)
         wrt = self.wrt if grad else ()
         shapes = [np.shape(env[v]) for v in wrt]
-        given = None if buffers is None else _checked(buffers, [points if self._plan(key).schedule.out_varies[0]
+        given = None if buffers is None else V.checked(buffers, [points if self._plan(key).schedule.out_varies[0]
                                                                   else (), *shapes], args)
         outs = self._run_arrays(key, args, points, None if given is None else V.targets(given, points))
         if V.any_lazy(args):
@@ -369,68 +369,6 @@ class Function(_Runs):
     def _arguments(self) -> tuple:
         o = self.options
         return self.expression, o.block, o.threads, self.wrt, o.backend
-
-
-# ---------------------------------------------------------------- out= buffers
-
-def _split_out(variables: Sequence[str], values: dict) -> tuple[dict, object]:
-    """`values` without `out=`, and what `out=` gave (None if nothing). A
-    variable named `out` keeps the keyword: `out=` is then its value."""
-    if "out" in variables or "out" not in values:
-        return values, None
-    values = dict(values)
-    return values, values.pop("out")
-
-
-def _dict_buffers(what: str, out, wrt: Sequence[str]) -> list:
-    """The buffers of the partials from `out` (named `what` in errors), a dict
-    with one per variable of `wrt`, as (name, array) in `wrt` order."""
-    keys = ", ".join(wrt) or "no variables"
-    if not isinstance(out, Mapping):
-        raise InputValueError(f"{what} must be a dict of arrays keyed by {keys}, as the gradient is; "
-                              f"got {type(out).__name__}")
-    if len(out) != len(wrt) or not all(w in out for w in wrt):
-        missing, extra = [w for w in wrt if w not in out], [k for k in out if k not in wrt]
-        problems = ([f"no buffer for {', '.join(map(repr, missing))}"] if missing else []) + \
-            ([f"{', '.join(map(repr, extra))} not in the gradient"] if extra else [])
-        raise InputValueError(f"{what} must have a buffer for each of {keys}: {'; '.join(problems)}")
-    return [(f"{what}[{w!r}]", out[w]) for w in wrt]
-
-
-def _pair_buffers(out, wrt: Sequence[str]) -> list:
-    """The buffers of value_and_grad's `out=`, a tuple (value buffer, dict of partials' buffers)."""
-    if not (isinstance(out, tuple) and len(out) == 2):
-        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
-        raise InputValueError(f"out= of value_and_grad must be a tuple (value buffer, dict of the partials' "
-                              f"buffers), got {got}")
-    return [("out[0]", out[0]), *_dict_buffers("out[1]", out[1], wrt)]
-
-
-def _checked(buffers: list | None, shapes: Sequence[tuple], args: list) -> list | None:
-    """The arrays of `buffers` ((name, array) per output, (None, None) where the
-    call returns no such output) checked against the outputs' `shapes` before
-    anything runs; inputs in `args` that overlap one are replaced by copies
-    (`values.separate`)."""
-    if buffers is None:
-        return None
-    given = [None if name is None else V.buffer(name, b, shape) for (name, b), shape in zip(buffers, shapes)]
-    V.separate(given, args)
-    return given
-
-
-def _wrt(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
-    """`compile(..., wrt=...)` checked, in `variables` order."""
-    try:
-        names = None if isinstance(wrt, str) else tuple(wrt)  # once: wrt may be an iterator
-    except TypeError:
-        names = None
-    if names is None or not all(isinstance(w, str) for w in names):
-        raise QstsError(f"wrt must be a list of variable names, got {wrt!r:.60}")
-    unknown = [w for w in names if w not in variables]
-    if unknown:
-        raise UnknownVariableError(f"wrt names {', '.join(map(repr, unknown))}, not in the expression "
-                                   f"(its variables: {', '.join(variables) or 'none'})")
-    return tuple(v for v in variables if v in set(names))
 
 
 OUTPUTS = 8  # outputs shown in a VectorFunction's repr
@@ -488,7 +426,7 @@ class VectorFunction(_Runs):
         return self._run(self._jacobian, args, values, (len(self.expressions), len(self.variables)))
 
     def _run(self, compiled: Compiled, args: tuple, values: dict, lead: tuple) -> np.ndarray:
-        values, out = _split_out(self.variables, values)
+        values, out = V.split_out(self.variables, values)
         env = V.bind(self.variables, values, args)
         args = [env[v] for v in self.variables]
         signature = V.signature(args)
@@ -496,7 +434,7 @@ class VectorFunction(_Runs):
             raise InputValueError("compile([...]) takes scalar values when an expression has sum, mean or "
                                   "size; compile each expression on its own for arrays")
         points = V.out_shape(env) if any(signature) else ()
-        given = _checked(None if out is None else [("out", out)], [lead + points], args)
+        given = V.checked(None if out is None else [("out", out)], [lead + points], args)
         into = None if given is None else given[0]
         if not any(signature) and not V.any_lazy(args):
             return V.stacked(compiled.scalar(*args), lead, (), into)

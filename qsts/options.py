@@ -1,9 +1,9 @@
-"""How compiled functions run: one options object, validated once."""
+"""How compiled functions run: one options object, validated once, and `wrt`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import QstsError
+from .errors import QstsError, UnknownVariableError
 from .kernels import CHUNK
 
 
@@ -27,3 +27,18 @@ class Options:
             raise QstsError(f"block must be a positive multiple of {CHUNK}, got {block!r}")
         if threads is not None and (type(threads) is not int or threads <= 0):
             raise QstsError(f"threads must be a positive whole number, got {threads!r}")
+
+
+def wrt_names(wrt, variables: tuple[str, ...]) -> tuple[str, ...]:
+    """`compile(..., wrt=...)` checked, in `variables` order."""
+    try:
+        names = None if isinstance(wrt, str) else tuple(wrt)  # once: wrt may be an iterator
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(w, str) for w in names):
+        raise QstsError(f"wrt must be a list of variable names, got {wrt!r:.60}")
+    unknown = [w for w in names if w not in variables]
+    if unknown:
+        raise UnknownVariableError(f"wrt names {', '.join(map(repr, unknown))}, not in the expression "
+                                   f"(its variables: {', '.join(variables) or 'none'})")
+    return tuple(v for v in variables if v in set(names))

@@ -212,6 +212,51 @@ def spread(x: float, mode: str, n: int) -> float | np.ndarray:
 # array of the result's shape, 0-d for a float result (as numpy's ufuncs take
 # `out=np.empty(())` for a scalar). Buffers are checked before anything runs.
 
+def split_out(variables: Sequence[str], values: dict) -> tuple[dict, object]:
+    """`values` without `out=`, and what `out=` gave (None if nothing). A
+    variable named `out` keeps the keyword: `out=` is then its value."""
+    if "out" in variables or "out" not in values:
+        return values, None
+    values = dict(values)
+    return values, values.pop("out")
+
+
+def dict_buffers(what: str, out, wrt: Sequence[str]) -> list:
+    """The buffers of the partials from `out` (named `what` in errors), a dict
+    with one per variable of `wrt`, as (name, array) in `wrt` order."""
+    keys = ", ".join(wrt) or "no variables"
+    if not isinstance(out, Mapping):
+        raise InputValueError(f"{what} must be a dict of arrays keyed by {keys}, as the gradient is; "
+                              f"got {type(out).__name__}")
+    if len(out) != len(wrt) or not all(w in out for w in wrt):
+        missing, extra = [w for w in wrt if w not in out], [k for k in out if k not in wrt]
+        problems = ([f"no buffer for {', '.join(map(repr, missing))}"] if missing else []) + \
+            ([f"{', '.join(map(repr, extra))} not in the gradient"] if extra else [])
+        raise InputValueError(f"{what} must have a buffer for each of {keys}: {'; '.join(problems)}")
+    return [(f"{what}[{w!r}]", out[w]) for w in wrt]
+
+
+def pair_buffers(out, wrt: Sequence[str]) -> list:
+    """The buffers of value_and_grad's `out=`, a tuple (value buffer, dict of partials' buffers)."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+        raise InputValueError(f"out= of value_and_grad must be a tuple (value buffer, dict of the partials' "
+                              f"buffers), got {got}")
+    return [("out[0]", out[0]), *dict_buffers("out[1]", out[1], wrt)]
+
+
+def checked(buffers: list | None, shapes: Sequence[tuple], args: list) -> list | None:
+    """The arrays of `buffers` ((name, array) per output, (None, None) where the
+    call returns no such output) checked against the outputs' `shapes` before
+    anything runs; inputs in `args` that overlap one are replaced by copies
+    (`separate`)."""
+    if buffers is None:
+        return None
+    given = [None if name is None else buffer(name, b, shape) for (name, b), shape in zip(buffers, shapes)]
+    separate(given, args)
+    return given
+
+
 def buffer(what: str, given, shape: tuple) -> np.ndarray:
     """`given` checked as the buffer (named `what` in errors) of a result of `shape`."""
     if not isinstance(given, np.ndarray) or isinstance(given, np.ma.MaskedArray):
