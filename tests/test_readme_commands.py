@@ -136,6 +136,16 @@ def sh(command: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=TIMEOUT)
 
 
+
+def test_the_commands_run_this_checkout(workspace):
+    """The `qsts` and `python` the commands run import the qsts under test, not whatever copy
+    the environment has installed (an editable install of another clone, a `pip install .`)."""
+    for command in ("python -c 'import qsts; print(qsts.__file__)'",
+                    "$(head -1 \"$(command -v qsts)\" | cut -c3-) -c 'import qsts; print(qsts.__file__)'"):
+        done = sh(command, workspace)
+        assert done.returncode == 0, done.stderr
+        assert Path(done.stdout.strip()).resolve() == ROOT / "qsts" / "__init__.py", (command, done.stdout)
+
 def _extras() -> set[str]:
     return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
 
