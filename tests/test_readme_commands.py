@@ -124,6 +124,8 @@ def workspace(tmp_path_factory) -> Path:
 
 def _env() -> dict:
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    # the checkout under test first, whatever copy of qsts the environment has installed
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env.pop("PYTHONSTARTUP", None)
     env["MPLBACKEND"] = "Agg"  # headless, as CI is
     return env
