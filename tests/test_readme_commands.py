@@ -235,3 +235,26 @@ def run_command(command: str, shown: list[str] | None, workspace: Path) -> None:
 @pytest.mark.parametrize("command, shown", COMMANDS, ids=[c for c, _ in COMMANDS])
 def test_the_readme_command_runs_as_written(command, shown, workspace):
     run_command(command, shown, workspace)
+
+
+def stated_outputs() -> list[tuple[str, list[str]]]:
+    """Outputs the README states without a transcript: the comment of a `qsts diff` or `qsts postfix`
+    line of the command-line summary (what it prints), and "The first prints `...`, `...`" after the
+    opening commands (the lines of the headline example)."""
+    stated = []
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S):
+        for line in body.splitlines() if lang == "" else []:
+            if re.match(r"qsts (diff|postfix) ", line) and "#" in line:
+                stated.append((_without_comment(line), [line[line.index("#", len(_without_comment(line))) + 1:].strip()]))
+    first = re.search(r"The first prints ((?:`[^`]+`,?\s*)+)", README)
+    headline = re.search(r'&& (qsts grad [^\n`]*)', README)
+    stated.append((headline[1].strip(), re.findall(r"`([^`]+)`", first[1])))
+    assert len(stated) == 3, stated  # a broken regex would check nothing
+    return stated
+
+
+@pytest.mark.parametrize("command, lines", stated_outputs(), ids=[c for c, _ in stated_outputs()])
+def test_the_output_the_readme_states_is_printed(command, lines, workspace):
+    assert len(lines) >= 1 and command.startswith("qsts ")
+    done = sh(command, workspace)
+    assert done.returncode == 0 and done.stdout.splitlines() == lines, (done.stdout, lines)
