@@ -270,3 +270,33 @@ def test_from_sympy_of_to_sympy_keeps_the_value(text, point):
     assume(value is not None)
     got = qsts.evaluate(back, **{v: point[v] for v in back.variables})
     assert abs(got - value) <= TOLERANCE * abs(value) + ABSOLUTE, (text, str(back), point, got, value)
+
+
+# ---------------------------------------------------------------- review: odd inputs
+
+def test_to_sympy_of_a_deep_expression_is_a_result_or_a_clear_error():
+    """parse takes a chain of 400 calls; SymPy's constructors recurse on it (its assumptions system)."""
+    e = qsts.parse("sin(" * 400 + "x" + ")" * 400)
+    try:
+        e.to_sympy()
+    except qsts.QstsError:
+        pass  # RecursionError escaping from SymPy is the defect
+
+
+def test_noncommuting_symbols_are_refused():
+    """qsts multiplies commutatively: A*B - B*A of SymPy's non-commutative symbols is not 0."""
+    a, b = sympy.symbols("A B", commutative=False)
+    with pytest.raises(qsts.QstsError):
+        qsts.from_sympy(a * b - b * a)
+
+
+@pytest.mark.parametrize("obj", [sympy.Mul(sympy.nan, x, evaluate=False),
+                                 sympy.Add(x, sympy.Mul(sympy.nan, y, evaluate=False), evaluate=False),
+                                 sympy.Mul(x, sympy.Pow(y, sympy.nan, evaluate=False), evaluate=False)])
+def test_unevaluated_nan_coefficients_are_taken_or_refused_clearly(obj):
+    """SymPy raises TypeError('Invalid NaN comparison') on `nan < 0`: from_sympy must not let it out."""
+    try:
+        back = qsts.from_sympy(obj)
+    except qsts.QstsError:
+        return
+    assert math.isnan(qsts.evaluate(back, **{v: 2.0 for v in back.variables}))  # 1^nan is 1
