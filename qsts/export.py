@@ -42,14 +42,29 @@ from .program import Program
 
 LANGUAGES = ("c", "python")
 _C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# C99 keywords, and names that <math.h> or the emitted helpers already use
+# <math.h>'s functions (C99, each also with an f and an l suffix, and glibc's defaults past -std=c99)
+_MATH_FUNCTIONS = (
+    "acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp2 expm1 fabs fdim floor "
+    "fma fmax fmin fmod frexp hypot ilogb ldexp lgamma llrint llround log log10 log1p log2 logb lrint lround modf "
+    "nan nearbyint nextafter nexttoward pow remainder remquo rint round scalbln scalbn sin sinh sqrt tan tanh "
+    "tgamma trunc j0 j1 jn y0 y1 yn drem finite gamma significand exp10 pow10 scalb isinf isnan").split()
+# C99 keywords; <math.h>'s functions, macros and types; functions of the C library that gcc knows as
+# builtins (a definition of another type is an error under -Werror); names the emitted code uses
 C_RESERVED = frozenset(
     "auto break case char const continue default do double else enum extern float for goto if inline int long "
     "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile "
     "while _Bool _Complex _Imaginary in out main "
-    "sin cos tan asin acos atan atan2 sinh cosh tanh exp log log10 log2 log1p expm1 erf erfc cbrt hypot sqrt "
-    "fabs pow fmin fmax copysign isnan isinf".split())
+    "float_t double_t INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL MATH_ERRNO MATH_ERREXCEPT math_errhandling "
+    "fpclassify isfinite isgreater isgreaterequal isinf isless islessequal islessgreater isnan isnormal "
+    "isunordered signbit signgam "
+    "abort abs atexit calloc exit _Exit free labs llabs malloc realloc memchr memcmp memcpy memmove memset "
+    "printf fprintf sprintf snprintf vprintf vfprintf vsprintf vsnprintf scanf fscanf sscanf puts fputs putchar "
+    "fputc putc strcat strchr strcmp strcpy strcspn strlen strncat strncmp strncpy strpbrk strrchr strspn strstr "
+    "isalnum isalpha isblank iscntrl isdigit isgraph islower isprint ispunct isspace isupper isxdigit "
+    "tolower toupper".split()
+    + [f + suffix for f in _MATH_FUNCTIONS for suffix in ("", "f", "l")])
 HELPER_PREFIX = "qsts__"
+C_RESERVED_PREFIXES = ("M_", "FP_", "__", HELPER_PREFIX)  # <math.h>'s macros, the implementation's, ours
 
 
 # ---------------------------------------------------------------- C
@@ -117,9 +132,10 @@ def _check_reductions(program: Program) -> None:
 
 def _c_name(name: str) -> str:
     if not isinstance(name, str) or not _C_IDENTIFIER.match(name) or name in C_RESERVED \
-            or name.startswith(HELPER_PREFIX):
-        raise QstsError(f"{name!r} is not a usable C function name: a C identifier, not a C keyword, "
-                        f"a <math.h> function or starting with {HELPER_PREFIX!r}")
+            or name.startswith(C_RESERVED_PREFIXES) or re.match(r"_[A-Z]", name):
+        raise QstsError(f"{name!r} is not a usable C function name: a C identifier, not a C keyword, a name "
+                        f"<math.h> or the C library declares, nor starting with {', '.join(C_RESERVED_PREFIXES)} "
+                        "or _ and a capital")
     return name
 
 

@@ -74,6 +74,8 @@ def _expand(obj, sympy) -> list:
 
 def _name(symbol) -> str:
     name = symbol.name
+    if symbol.is_commutative is False:
+        raise QstsError(f"SymPy symbol {name!r} does not commute; qsts multiplies numbers, which do")
     if not NAME.fullmatch(name):
         raise QstsError(f"SymPy symbol {name!r} is not a qsts variable name (letters, digits and _, "
                         "not starting with a digit); rename it with .subs or .xreplace")
@@ -107,6 +109,11 @@ def _float(n: int) -> float:
         return math.inf
 
 
+def _negative(c) -> bool:
+    """Whether coefficient `c` is negative; False for nan (SymPy's `nan < 0` raises TypeError)."""
+    return bool(c.is_extended_negative)
+
+
 def _keep_coeff(c, rest):
     from sympy.core.mul import _keep_coeff  # what SymPy's printer strips a minus sign with
     return _keep_coeff(c, rest)
@@ -118,7 +125,7 @@ def _add(obj, sympy) -> list:
     for term in terms[1:]:  # SymPy prints a negative term as "- term" with its sign stripped
         if term.is_Number and (term.is_negative or (term.is_Float and math.copysign(1.0, float(term)) < 0)):
             items += [-term, "-"]
-        elif term.is_Mul and bool(term.as_coeff_Mul()[0] < 0):
+        elif term.is_Mul and _negative(term.as_coeff_Mul()[0]):
             items += _mul(term, sympy, signed=False) + ["-"]
         else:
             items += [term, "+"]
@@ -129,11 +136,11 @@ def _mul(obj, sympy, signed: bool = True) -> list:
     """A product as SymPy prints it: a minus sign on the first factor (left off if not
     `signed`), negative powers and rational denominators below one `/`."""
     c, rest = obj.as_coeff_Mul()
-    negative = bool(c < 0)
+    negative = _negative(c)
     factors = (_keep_coeff(-c, rest) if negative else obj).as_ordered_factors()
     num, den = [], []
     for item in factors:
-        if item.is_Pow and item.exp.as_coeff_Mul()[0] < 0:
+        if item.is_Pow and _negative(item.exp.as_coeff_Mul()[0]):
             den.append(item.base if item.exp is sympy.S.NegativeOne else
                        sympy.Pow(item.base, -item.exp, evaluate=False))
         elif item.is_Rational:
@@ -218,6 +225,14 @@ def to_sympy(root: Node):
     the reals, and SymPy then simplifies as it should: no `re(x)` terms); integers `sympy.Integer`, other floats a
     `sympy.Float` of 17 digits, which holds a double exactly (`float()` gives its bits back)."""
     import sympy
+    try:
+        return _to_sympy(root, sympy)
+    except RecursionError:
+        raise QstsError("the expression is nested too deeply for SymPy, whose constructors recurse "
+                        "on their arguments (sys.setrecursionlimit raises the limit)") from None
+
+
+def _to_sympy(root: Node, sympy):
     done: dict[Node, object] = {}
     for node in topological([root]):
         if node.op == CONST:

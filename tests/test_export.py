@@ -255,3 +255,29 @@ def test_cli_bad_input_exits_2(argv, capsys):
         status = exit.code
     assert status == 2
     assert "error" in capsys.readouterr().err
+
+
+# names a user may give --name that <math.h> (C99, and glibc's defaults past -std=c99) or the C
+# compiler's builtins already declare: each must be refused, or give C that compiles
+TAKEN_NAMES = ["floor", "ceil", "round", "trunc", "nan", "fma", "fmod", "lgamma", "tgamma", "exp2", "remainder",
+               "ldexp", "frexp", "fabsf", "sinf", "logl", "nearbyint", "float_t", "double_t", "INFINITY", "NAN",
+               "HUGE_VAL", "isfinite", "signbit", "fpclassify", "FP_NAN", "math_errhandling", "M_PI", "y0", "j1",
+               "abort", "printf", "exit", "malloc", "memcpy"]
+
+
+@needs_cc
+@pytest.mark.parametrize("std", ["c99", "gnu99"])
+def test_a_c_name_export_takes_compiles(tmp_path, std):
+    f = qsts.compile("x*y")
+    broken = []
+    for name in TAKEN_NAMES:
+        try:
+            source = f.export("c", name=name)
+        except qsts.QstsError:
+            continue  # refused with a clear message: fine
+        (tmp_path / "t.c").write_text(source)
+        done = subprocess.run([CC, f"-std={std}", "-O2", "-Wall", "-Wextra", "-Werror", "-c", str(tmp_path / "t.c"),
+                               "-o", str(tmp_path / "t.o")], capture_output=True, text=True)
+        if done.returncode:
+            broken.append(name)
+    assert not broken, f"export('c', name=...) accepted names whose C does not compile: {broken}"

@@ -190,3 +190,11 @@ def test_sigmoid_keeps_its_deep_tail_beside_a_nan_on_arrays():
 def test_hypot_overflows_to_inf_quietly_whatever_the_numpy_error_state():
     with np.errstate(all="raise"):
         assert qsts.evaluate("hypot(x, y)", x=1.5e308, y=1.5e308) == math.inf  # 2.1e308: beyond float range
+
+
+def test_log10_slope_near_the_largest_float():
+    """log10'(a) = 1/(a ln 10) is about 2.6e-309 at 1.7e308 (subnormal, not 0): a*ln(10) overflows
+    to inf for a > DBL_MAX/ln(10) ~ 7.8e307, and 1/inf is 0. (log2's ln 2 < 1 cannot overflow.)"""
+    for a in (1e308, 1.7e308):
+        slope = qsts.grad("log10(x)", x=a)["x"]
+        assert slope > 0 and math.isclose(slope, 1 / a / math.log(10), rel_tol=1e-6), (a, slope)

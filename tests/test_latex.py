@@ -359,3 +359,11 @@ def test_reprs_stay_short_whatever_the_expression():
     assert all(len(s) < 600 for s in shown), [len(s) for s in shown]
     assert shown[2].endswith("'v11', ...), nodes=199)")
     assert shown[3].startswith("VectorFunction([") and "', ...], variables=(" in shown[3]
+
+
+def test_different_variables_typeset_differently():
+    """x1 and x_1 (and x01, x_01) are different variables: the LaTeX must not show x1 - x_1 as x_{1} - x_{1}."""
+    for a, b in [("x1", "x_1"), ("x01", "x_01"), ("alpha1", "alpha_1")]:
+        text = qsts.latex(f"{a} - {b}")
+        left, right = text.split(" - ")
+        assert left != right, text

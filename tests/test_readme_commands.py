@@ -124,6 +124,8 @@ def workspace(tmp_path_factory) -> Path:
 
 def _env() -> dict:
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    # the checkout under test first, whatever copy of qsts the environment has installed
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env.pop("PYTHONSTARTUP", None)
     env["MPLBACKEND"] = "Agg"  # headless, as CI is
     return env
@@ -135,6 +137,16 @@ def sh(command: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", "set -o pipefail; " + command], cwd=cwd, env=_env(), input=stdin,
                           capture_output=True, text=True, timeout=TIMEOUT)
 
+
+
+def test_the_commands_run_this_checkout(workspace):
+    """The `qsts` and `python` the commands run import the qsts under test, not whatever copy
+    the environment has installed (an editable install of another clone, a `pip install .`)."""
+    for command in ("python -c 'import qsts; print(qsts.__file__)'",
+                    "$(head -1 \"$(command -v qsts)\" | cut -c3-) -c 'import qsts; print(qsts.__file__)'"):
+        done = sh(command, workspace)
+        assert done.returncode == 0, done.stderr
+        assert Path(done.stdout.strip()).resolve() == ROOT / "qsts" / "__init__.py", (command, done.stdout)
 
 def _extras() -> set[str]:
     return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
@@ -223,3 +235,26 @@ def run_command(command: str, shown: list[str] | None, workspace: Path) -> None:
 @pytest.mark.parametrize("command, shown", COMMANDS, ids=[c for c, _ in COMMANDS])
 def test_the_readme_command_runs_as_written(command, shown, workspace):
     run_command(command, shown, workspace)
+
+
+def stated_outputs() -> list[tuple[str, list[str]]]:
+    """Outputs the README states without a transcript: the comment of a `qsts diff` or `qsts postfix`
+    line of the command-line summary (what it prints), and "The first prints `...`, `...`" after the
+    opening commands (the lines of the headline example)."""
+    stated = []
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S):
+        for line in body.splitlines() if lang == "" else []:
+            if re.match(r"qsts (diff|postfix) ", line) and "#" in line:
+                stated.append((_without_comment(line), [line[line.index("#", len(_without_comment(line))) + 1:].strip()]))
+    first = re.search(r"The first prints ((?:`[^`]+`,?\s*)+)", README)
+    headline = re.search(r'&& (qsts grad [^\n`]*)', README)
+    stated.append((headline[1].strip(), re.findall(r"`([^`]+)`", first[1])))
+    assert len(stated) == 3, stated  # a broken regex would check nothing
+    return stated
+
+
+@pytest.mark.parametrize("command, lines", stated_outputs(), ids=[c for c, _ in stated_outputs()])
+def test_the_output_the_readme_states_is_printed(command, lines, workspace):
+    assert len(lines) >= 1 and command.startswith("qsts ")
+    done = sh(command, workspace)
+    assert done.returncode == 0 and done.stdout.splitlines() == lines, (done.stdout, lines)

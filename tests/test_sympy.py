@@ -270,3 +270,51 @@ def test_from_sympy_of_to_sympy_keeps_the_value(text, point):
     assume(value is not None)
     got = qsts.evaluate(back, **{v: point[v] for v in back.variables})
     assert abs(got - value) <= TOLERANCE * abs(value) + ABSOLUTE, (text, str(back), point, got, value)
+
+
+# ---------------------------------------------------------------- review: odd inputs
+
+def test_to_sympy_of_a_deep_expression_is_a_result_or_a_clear_error():
+    """parse takes a chain of 400 calls; SymPy's constructors recurse on it (its assumptions system)."""
+    e = qsts.parse("sin(" * 400 + "x" + ")" * 400)
+    try:
+        e.to_sympy()
+    except qsts.QstsError:
+        pass  # RecursionError escaping from SymPy is the defect
+
+
+def test_noncommuting_symbols_are_refused():
+    """qsts multiplies commutatively: A*B - B*A of SymPy's non-commutative symbols is not 0."""
+    a, b = sympy.symbols("A B", commutative=False)
+    with pytest.raises(qsts.QstsError):
+        qsts.from_sympy(a * b - b * a)
+
+
+@pytest.mark.parametrize("obj", [sympy.Mul(sympy.nan, x, evaluate=False),
+                                 sympy.Add(x, sympy.Mul(sympy.nan, y, evaluate=False), evaluate=False),
+                                 sympy.Mul(x, sympy.Pow(y, sympy.nan, evaluate=False), evaluate=False)])
+def test_unevaluated_nan_coefficients_are_taken_or_refused_clearly(obj):
+    """SymPy raises TypeError('Invalid NaN comparison') on `nan < 0`: from_sympy must not let it out."""
+    try:
+        back = qsts.from_sympy(obj)
+    except qsts.QstsError:
+        return
+    assert math.isnan(qsts.evaluate(back, **{v: 2.0 for v in back.variables}))  # 1^nan is 1
+
+
+@pytest.mark.parametrize("text, point", [("log1p(x)", {"x": 1e-20}), ("expm1(x)", {"x": 1e-20}),
+                                         ("hypot(x, y)", {"x": 1e200, "y": 1e200}),
+                                         ("hypot(x, y)", {"x": 1e-200, "y": 1e-200}), ("softplus(x)", {"x": 1000.0})])
+def test_round_trip_keeps_the_value_in_the_tails(text, point):
+    """to_sympy writes log1p(x) as log(1 + x), expm1 as exp(x) - 1, hypot as sqrt(x^2 + y^2), softplus
+    as log(1 + exp(x)): from_sympy of those loses every digit (0, inf) where qsts's own functions do not."""
+    e = qsts.parse(text)
+    back = qsts.from_sympy(e.to_sympy())
+    want = qsts.evaluate(e, **point)
+    assert math.isclose(qsts.evaluate(back, **point), want, rel_tol=1e-12), (str(back), want)
+
+
+def test_a_rational_with_a_huge_numerator_and_denominator_keeps_its_value():
+    """(10^400 + 1)/10^400 is 1 to double precision; from_sympy reads it as inf/inf = nan."""
+    back = qsts.from_sympy(sympy.Rational(10 ** 400 + 1, 10 ** 400) * x)
+    assert qsts.evaluate(back, x=1.0) == 1.0, str(back)
