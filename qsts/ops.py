@@ -172,8 +172,10 @@ _ROWS = [
     Op("exp", 1, K.ieee(math.exp, np.exp), np.exp, (lambda g, y, a: g * y,)),
     Op("log", 1, K.ieee(math.log, np.log), np.log, (lambda g, y, a: g / a,)),
     # ------------------------------------------------------------ more functions (issue 15)
-    Op("log10", 1, K.ieee(math.log10, np.log10), np.log10, (lambda g, y, a: g / (a * math.log(10)),)),
-    Op("log2", 1, K.ieee(math.log2, np.log2), np.log2, (lambda g, y, a: g / (a * math.log(2)),)),
+    # (1/ln b)/a, not 1/(a ln b): a*ln 10 overflows for a > 7.8e307, and a*ln 2 loses bits
+    # where a is subnormal; both constants are 1/ln b correctly rounded
+    Op("log10", 1, K.ieee(math.log10, np.log10), np.log10, (lambda g, y, a: g * math.log10(math.e) / a,)),
+    Op("log2", 1, K.ieee(math.log2, np.log2), np.log2, (lambda g, y, a: g * math.log2(math.e) / a,)),
     Op("log1p", 1, K.ieee(math.log1p, np.log1p), np.log1p, (lambda g, y, a: g / (1 + a),)),
     # exp(a), not ans + 1: for a < -37, expm1 rounds to -1 and ans + 1 to 0, losing the whole tail
     Op("expm1", 1, K.ieee(math.expm1, np.expm1), np.expm1, (lambda g, y, a: g * exp(a),)),
