@@ -26,7 +26,8 @@ Choices, each for a reader who must not misread the structure:
 - Variables: one letter as is, Greek names as their letters (`alpha` is
   `\alpha`), longer names upright (`\mathrm{rate}`); a subscript after `_` or
   trailing digits: `x_1` and `x1` are `x_{1}`, `theta_max` is
-  `\theta_{\mathrm{max}}`.
+  `\theta_{\mathrm{max}}`; where two variables would look alike (`x1` and
+  `x_1`), both are their whole names upright: `\mathrm{x1}`, `\mathrm{x\_1}`.
 - Numbers are the infix printer's (full precision), with exponent notation
   as `1 \times 10^{-8}`, `pi` as `\pi`, inf as `\infty`.
 
@@ -213,13 +214,14 @@ def inline(node: Node, names: Mapping[Node, str] | None = None) -> str:
     return "".join(out)
 
 
-def length(node: Node, cap: int) -> int:
-    """The exact length of `inline(node)`, or `cap` if it is at least that long:
-    one pass over the DAG, children first (the tree can be exponentially longer)."""
+def length(node: Node, cap: int, names: Mapping[Node, str] | None = None) -> int:
+    """The exact length of `inline(node, names)` where `names` holds only
+    variables, or `cap` if it is at least that long: one pass over the DAG,
+    children first (the tree can be exponentially longer)."""
     width: dict[Node, int] = {}
     for n in topological([node]):
         total = 0
-        for piece in pieces(n):
+        for piece in pieces(n) if not (names and n in names) else [names[n]]:
             total += len(piece) if isinstance(piece, str) else width[piece[0]] + piece[1] * len(LEFT + RIGHT)
         width[n] = min(total, cap)
     return width[node]
@@ -229,7 +231,20 @@ def latex(node: Node, limit: int | None = None) -> str:
     """LaTeX of `node` written out when at most `limit` characters (default
     `printing.LIMIT`), else its shared form."""
     limit = LIMIT if limit is None else limit
-    return inline(node) if length(node, limit + 1) <= limit else shared(node)
+    upright = distinct(node)
+    return inline(node, upright) if length(node, limit + 1, upright) <= limit else shared(node)
+
+
+def distinct(root: Node) -> dict[Node, str]:
+    r"""The variables under `root` whose symbol another one shares (`x1` and
+    `x_1` are both `x_{1}`), each as its whole name upright, `\mathrm{x1}` and
+    `\mathrm{x\_1}`: two variables must never read as one."""
+    by_symbol: dict[str, list] = {}
+    for n in topological([root]):
+        if n.op == VAR:
+            by_symbol.setdefault(symbol(n.value), []).append(n)
+    return {n: r"\mathrm{" + n.value.replace("_", r"\_") + "}"
+            for group in by_symbol.values() if len(group) > 1 for n in group}
 
 
 def shared(root: Node) -> str:
@@ -244,11 +259,13 @@ def shared(root: Node) -> str:
     \end{aligned}
     """
     prefix = _prefix(root)
+    upright = distinct(root)
     names = {n: symbol(f"{prefix}{i}") for i, n in enumerate(shared_names(root), 1)}
     if not names:
-        return inline(root)
-    lines = " \\\\\n".join(f"{name} &= {inline(n, names)}" for n, name in names.items())
-    return f"{inline(root, names)} \\quad \\text{{where}} \\quad \\begin{{aligned}}\n{lines}\n\\end{{aligned}}"
+        return inline(root, upright)
+    every = {**names, **upright}
+    lines = " \\\\\n".join(f"{name} &= {inline(n, every)}" for n, name in names.items())
+    return f"{inline(root, every)} \\quad \\text{{where}} \\quad \\begin{{aligned}}\n{lines}\n\\end{{aligned}}"
 
 
 def _prefix(root: Node) -> str:
