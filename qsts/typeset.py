@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from .graph import CONST, VAR, Node, constant_value, topological
+from .graph import CONST, VAR, Node, topological
 from .ops import ATOM, OPS, POWER, PRODUCT, UNARY, Op
 from .printing import LIMIT, number, shared_names
 
@@ -168,10 +168,12 @@ def _juxtaposed(parts: list) -> list:
 
 
 def _digits(piece) -> bool:
+    """Whether `piece` is set as a number in digits: a constant, or minus one (`-\\pi`
+    is neg(pi), whose folded value prints in digits but whose LaTeX does not)."""
     if isinstance(piece, str) or piece[1]:
         return False
-    value = constant_value(piece[0])
-    return value is not None and _PLAIN.fullmatch(numeral(value)) is not None
+    n = piece[0].args[0] if piece[0].op == "neg" else piece[0]
+    return n.op == CONST and _PLAIN.fullmatch(numeral(n.value)) is not None
 
 
 def _starts_with_letter(piece) -> bool:

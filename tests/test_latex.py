@@ -295,7 +295,7 @@ def untex(latex: str, variables=()) -> str:
 @pytest.mark.parametrize("text", [t for t, _ in OPERATORS.values() if t] + [
     "(a+b)*c", "a-(b-c)", "(a*b)^2", "-x^2", "(-x)^2", "a/(b*c)", "2^(x^2)", "(a/b)/c", "a/(b/c)", "(a/b)^2",
     "2*(x+1)", "2*3*x", "x*-2", "-(2*x)", "1e-8*x", "(1e-8)^x", "2.5E+20/x", "-(1e-8)", "alpha_1*x_max^rate",
-    "x1 - x_1 + x2", "(x1*x_1 + sin(x1*x_1))^2"])
+    "x1 - x_1 + x2", "(x1*x_1 + sin(x1*x_1))^2", "x*(-pi)", "(-e)*x", "-(2)*x"])
 def test_the_latex_reads_back_to_the_same_node(text):
     e = qsts.parse(text)
     assert qsts.parse(untex(qsts.latex(e), e.variables)).root is e.root
