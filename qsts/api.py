@@ -54,6 +54,8 @@ def from_sympy(obj, /, variables=None) -> Expression:
     root, names = build(symbolic.postfix(obj))
     if variables is None:
         return Expression(root, names)
+    if isinstance(variables, str):
+        raise QstsError(f"variables must be a list of names or Symbols, not the string {variables!r:.40}")
     order = tuple(str(v) for v in variables)
     if sorted(order) != sorted(names):
         raise QstsError(f"variables {order} must name each variable of the expression once: {tuple(sorted(names))}")

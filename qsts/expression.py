@@ -145,7 +145,7 @@ class Expression:
 
         >>> import qsts
         >>> qsts.parse("x^2/3 + log1p(x)").to_sympy()
-        x**2/3 + log(x + 1)
+        x**2/3 + log1p(x)
         """
         return symbolic.to_sympy(self.root)
 

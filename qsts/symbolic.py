@@ -32,6 +32,9 @@ _FUNCTIONS = {"sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": 
               "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "exp": "exp", "log": "log", "Abs": "abs",
               "sign": "sign", "erf": "erf", "erfc": "erfc", "atan2": "atan2", "Heaviside": "heaviside"}
 _FOLDED = {"Min": "min", "Max": "max"}  # n-ary in SymPy, nested from the left in qsts
+# sympy.codegen.cfunctions: SymPy's functions that keep their digits where the textbook
+# forms (log(1 + x), exp(x) - 1, sqrt(x^2 + y^2)) lose them; to_sympy writes these
+_CFUNCTIONS = {"log1p": "log1p", "expm1": "expm1", "log10": "log10", "log2": "log2", "hypot": "hypot"}
 
 
 # ---------------------------------------------------------------- SymPy -> postfix
@@ -94,8 +97,11 @@ def _number(obj, sympy) -> list:
         return [math.nan]
     if obj.is_infinite:
         return [math.inf] + ["neg"] * bool(obj.is_extended_negative)
-    if obj.is_Rational and obj.q != 1:  # "-1/3" parses as (-1)/3
+    if obj.is_Rational and obj.q != 1 and _exact(obj.p) and _exact(obj.q):  # "-1/3" parses as (-1)/3
         return [_float(abs(obj.p))] + ["neg"] * bool(obj.p < 0) + [_float(obj.q), "/"]
+    if obj.is_Rational and obj.q != 1:  # p or q would round (10^400 is inf): the quotient, rounded once
+        value = _quotient(abs(obj.p), obj.q)
+        return [value] + ["neg"] * bool(obj.p < 0)
     if not obj.is_real:
         raise QstsError(f"complex number {obj} has no qsts counterpart (qsts computes with real floats)")
     value = _float(obj.p) if obj.is_Integer else float(obj)  # a Float keeps its bits
@@ -106,6 +112,19 @@ def _float(n: int) -> float:
     try:
         return float(n)
     except OverflowError:  # as parse reads a huge literal
+        return math.inf
+
+
+def _exact(n: int) -> bool:
+    """Whether integer `n` is a float exactly (so p/q as two floats divides to the rounded p/q)."""
+    return abs(n) <= 2 ** 53 or (_float(n) != math.inf and int(_float(n)) == n)
+
+
+def _quotient(p: int, q: int) -> float:
+    """p/q for integers p >= 0, q > 0, correctly rounded (Python's int division is)."""
+    try:
+        return p / q
+    except OverflowError:
         return math.inf
 
 
@@ -143,6 +162,8 @@ def _mul(obj, sympy, signed: bool = True) -> list:
         if item.is_Pow and _negative(item.exp.as_coeff_Mul()[0]):
             den.append(item.base if item.exp is sympy.S.NegativeOne else
                        sympy.Pow(item.base, -item.exp, evaluate=False))
+        elif item.is_Rational and not (_exact(item.p) and _exact(item.q)):
+            num.append(item)  # one constant, p/q rounded once: p or q alone would round (10^400 to inf)
         elif item.is_Rational:
             num += [sympy.Integer(item.p)] * bool(item.p != 1)
             den += [sympy.Integer(item.q)] * bool(item.q != 1)
@@ -179,6 +200,8 @@ def _function(obj, sympy) -> list:
         return [obj.args[0], 1.0, 2.0, "/", "heaviside"]
     if name in _FUNCTIONS and getattr(sympy, name) is type(obj):  # not an undefined Function('sin')
         return list(obj.args) + [_FUNCTIONS[name]]
+    if name in _CFUNCTIONS and type(obj).__module__ == "sympy.codegen.cfunctions":
+        return list(obj.args) + [_CFUNCTIONS[name]]
     raise QstsError(_refusal(obj, sympy))
 
 
@@ -195,6 +218,13 @@ def _refusal(obj, sympy) -> str:
 
 # ---------------------------------------------------------------- qsts -> SymPy
 
+def _cf(sp):
+    """sympy.codegen.cfunctions: log1p and the others as SymPy functions, which evaluate
+    without losing the digits their textbook forms lose (`.expand(func=True)` gives those)."""
+    from sympy.codegen import cfunctions
+    return cfunctions
+
+
 def _real_cbrt(sp, a):
     return sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3)  # real for a < 0, as qsts's cbrt
 
@@ -206,10 +236,10 @@ _TO_SYMPY = {
     "asin": lambda sp, a: sp.asin(a), "acos": lambda sp, a: sp.acos(a), "atan": lambda sp, a: sp.atan(a),
     "sinh": lambda sp, a: sp.sinh(a), "cosh": lambda sp, a: sp.cosh(a), "tanh": lambda sp, a: sp.tanh(a),
     "exp": lambda sp, a: sp.exp(a), "log": lambda sp, a: sp.log(a),
-    "log10": lambda sp, a: sp.log(a, 10), "log2": lambda sp, a: sp.log(a, 2),
-    "log1p": lambda sp, a: sp.log(1 + a), "expm1": lambda sp, a: sp.exp(a) - 1,
+    "log10": lambda sp, a: _cf(sp).log10(a), "log2": lambda sp, a: _cf(sp).log2(a),
+    "log1p": lambda sp, a: _cf(sp).log1p(a), "expm1": lambda sp, a: _cf(sp).expm1(a),
     "erf": lambda sp, a: sp.erf(a), "erfc": lambda sp, a: sp.erfc(a), "cbrt": _real_cbrt,
-    "hypot": lambda sp, a, b: sp.sqrt(a ** 2 + b ** 2), "sqrt": lambda sp, a: sp.sqrt(a),
+    "hypot": lambda sp, a, b: _cf(sp).hypot(a, b), "sqrt": lambda sp, a: sp.sqrt(a),
     "abs": lambda sp, a: sp.Abs(a), "sign": lambda sp, a: sp.sign(a),
     "sigmoid": lambda sp, a: 1 / (1 + sp.exp(-a)), "relu": lambda sp, a: sp.Max(a, 0),
     "softplus": lambda sp, a: sp.log(1 + sp.exp(a)), "atan2": lambda sp, a, b: sp.atan2(a, b),
