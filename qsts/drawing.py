@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from typing import Sequence
 
-from .errors import QstsError
+from .errors import ArgumentError, QstsError
 from .graph import Node, topological, tree_size
 from .printing import graph_dot, graph_text, preview
 
@@ -77,7 +77,9 @@ class Graph:
 
         Errors (QstsError) say what to do: `dot` missing, an unknown extension,
         a directory that does not exist, a file that cannot be written."""
-        path = os.fspath(path)
+        path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
+        if not isinstance(path, str):
+            raise ArgumentError(f"render takes a file name (str or pathlib.Path), got {type(path).__name__}")
         fmt = os.path.splitext(path)[1].lower().lstrip(".")
         if fmt not in FORMATS:
             raise QstsError(f"cannot draw to {path!r}: give a file name ending in "

@@ -43,7 +43,8 @@ class UnknownVariableError(QstsError):
 
 class ArgumentError(QstsError, TypeError):
     """A call's arguments that do not fit the variables: more positional values
-    than variables, or a variable given both by position and by keyword. Also a
+    than variables, or a variable given both by position and by keyword (or an
+    argument of the wrong type elsewhere, as `Graph.render(None)`). Also a
     `TypeError`, as Python's own call errors are."""
 
 

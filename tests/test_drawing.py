@@ -106,3 +106,9 @@ def test_a_graph_too_large_to_draw_shows_as_text_in_a_notebook(monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("dot ran"))
     monkeypatch.setattr(drawing, "SVG_MAX_NODES", 4)
     assert qsts.parse("x*y + 1").graph()._repr_svg_() is None
+
+
+@pytest.mark.parametrize("path", [None, 123, b"g.svg", ["g.svg"]])
+def test_render_of_something_not_a_file_name_is_an_argument_error(path):
+    with pytest.raises(qsts.ArgumentError, match="render takes a file name"):
+        qsts.parse("x*y").graph().render(path)

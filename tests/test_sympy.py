@@ -330,3 +330,8 @@ def test_a_rational_with_a_huge_numerator_and_denominator_keeps_its_value():
     """(10^400 + 1)/10^400 is 1 to double precision; from_sympy reads it as inf/inf = nan."""
     back = qsts.from_sympy(sympy.Rational(10 ** 400 + 1, 10 ** 400) * x)
     assert qsts.evaluate(back, x=1.0) == 1.0, str(back)
+
+
+def test_variables_must_be_a_list_not_a_string():
+    with pytest.raises(qsts.QstsError, match="not the string 'xy'"):
+        qsts.from_sympy(x * y, variables="xy")
