@@ -335,3 +335,14 @@ def test_a_rational_with_a_huge_numerator_and_denominator_keeps_its_value():
 def test_variables_must_be_a_list_not_a_string():
     with pytest.raises(qsts.QstsError, match="not the string 'xy'"):
         qsts.from_sympy(x * y, variables="xy")
+
+
+def test_a_long_sum_is_one_add_with_every_sign():
+    """A chain of + and - goes to SymPy as one Add of all its terms (built pairwise it
+    cost a sort per term); a shared sum is a term of its parents, converted once."""
+    names = [f"x_{i}" for i in range(300)]
+    text = names[0] + "".join(f" {'-' if i % 3 else '+'} sin({v})" for i, v in enumerate(names[1:], 1))
+    s = {v: sympy.Symbol(v, real=True) for v in names}
+    expected = s[names[0]] + sum((-1 if i % 3 else 1) * sympy.sin(s[v]) for i, v in enumerate(names[1:], 1))
+    assert qsts.parse(text).to_sympy() == expected
+    assert qsts.parse("(x + y) - 2*(x + y) - (x - (y - z))").to_sympy() == -2 * X - sympy.Symbol("z", real=True)
