@@ -111,6 +111,8 @@ def is_array(value) -> bool:
 def coerce(name: str, value) -> float | np.ndarray:
     """A user's value as a float or a float64 array (a dask array stays one,
     lazily converted), or a clear error."""
+    if type(value) is float:  # the common case, first
+        return value
     if is_lazy(value):
         return _lazy_float64(name, value)
     if isinstance(value, np.ma.MaskedArray):
