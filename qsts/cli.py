@@ -309,9 +309,10 @@ def _parser() -> argparse.ArgumentParser:
         "var", metavar="VAR", help="the variable to differentiate by")
     command("postfix", cmd_postfix, "print the postfix (RPN) form", values=False)
     g = command("graph", cmd_graph, "show the DAG with its shared nodes", values=False)
-    g.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
+    view = g.add_mutually_exclusive_group()  # --render prints only the file's name
+    view.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of text")
     g.add_argument("--grad", action="store_true", help="include the gradient's graph")
-    g.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg, .png, .pdf, ... with Graphviz's dot")
+    view.add_argument("--render", metavar="FILE", help="draw the graph to FILE.svg, .png, .pdf, ... with Graphviz's dot")
     x = command("export", cmd_export, "print C or Python (numpy only) source of the value and gradient",
                 values=False)
     x.add_argument("--lang", required=True, choices=["c", "python"], help="the language of the source")

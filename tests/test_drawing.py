@@ -112,3 +112,11 @@ def test_a_graph_too_large_to_draw_shows_as_text_in_a_notebook(monkeypatch):
 def test_render_of_something_not_a_file_name_is_an_argument_error(path):
     with pytest.raises(qsts.ArgumentError, match="render takes a file name"):
         qsts.parse("x*y").graph().render(path)
+
+
+def test_dot_and_render_together_are_refused(tmp_path, capsys):
+    """--render prints only the file's name, so --dot beside it would be silently ignored."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["graph", "x*y", "--dot", "--render", str(tmp_path / "g.svg")])
+    assert stopped.value.code == 2 and "not allowed with argument --dot" in capsys.readouterr().err
+    assert not (tmp_path / "g.svg").exists()
