@@ -156,3 +156,17 @@ def test_repeated_calls_do_not_go_stale():
     first = qsts.value_and_grad(text, x=1.0, y=1.0)
     qsts.value_and_grad(text, x=5.0, y=-2.0)
     assert qsts.value_and_grad(text, x=1.0, y=1.0) == first
+
+
+def test_the_compile_cache_keeps_each_expressions_order_in_a_tuple():
+    """api.compiled of a tuple of Expressions (compile takes tuples): equal Expressions
+    whose variables are in another order are other VectorFunctions (other positions)."""
+    from qsts.api import compiled
+    from qsts.expression import Expression
+
+    a = qsts.parse("x - 2*y")
+    b = Expression(a.root, ("y", "x"))
+    assert a == b  # equal math, another order of positions
+    assert compiled((a,)).variables == ("x", "y")
+    assert compiled((b,)).variables == ("y", "x")
+    assert compiled((b,))(1.0, 2.0).tolist() == [0.0]  # y=1, x=2
