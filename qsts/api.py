@@ -150,7 +150,9 @@ def diff(expr: ExprLike, var: str, /) -> Expression:
 def compiled(expr, wrt: tuple | None = None, backend: str = "auto") -> Function:
     """`qsts.compile(expr, wrt=wrt, backend=backend)`, cached: for front ends that call it per request."""
     # equal Expressions may order their variables differently, and the order is the Function's positions
-    return _compiled(expr, getattr(expr, "variables", None), wrt, backend)
+    order = (tuple(getattr(e, "variables", None) for e in expr) if isinstance(expr, tuple)
+             else getattr(expr, "variables", None))  # a tuple compiles to a VectorFunction
+    return _compiled(expr, order, wrt, backend)
 
 
 @functools.lru_cache(maxsize=128)  # compiled Functions are immutable: reuse them across calls

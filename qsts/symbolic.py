@@ -237,7 +237,8 @@ _TO_SYMPY = {
     "sinh": lambda sp, a: sp.sinh(a), "cosh": lambda sp, a: sp.cosh(a), "tanh": lambda sp, a: sp.tanh(a),
     "exp": lambda sp, a: sp.exp(a), "log": lambda sp, a: sp.log(a),
     "log10": lambda sp, a: _cf(sp).log10(a), "log2": lambda sp, a: _cf(sp).log2(a),
-    "log1p": lambda sp, a: _cf(sp).log1p(a), "expm1": lambda sp, a: _cf(sp).expm1(a),
+    # log1p(Float) evaluates to log(Rational(a) + 1), whose 1 + a from_sympy rounds: kept as log1p
+    "log1p": lambda sp, a: _cf(sp).log1p(a, evaluate=not a.is_Float), "expm1": lambda sp, a: _cf(sp).expm1(a),
     "erf": lambda sp, a: sp.erf(a), "erfc": lambda sp, a: sp.erfc(a), "cbrt": _real_cbrt,
     "hypot": lambda sp, a, b: _cf(sp).hypot(a, b), "sqrt": lambda sp, a: sp.sqrt(a),
     "abs": lambda sp, a: sp.Abs(a), "sign": lambda sp, a: sp.sign(a),
