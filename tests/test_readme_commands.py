@@ -157,6 +157,7 @@ def check_shown(done: subprocess.CompletedProcess, shown: list[str]) -> None:
     out = done.stdout.splitlines()
     if "..." in shown:
         head, tail = shown[:shown.index("...")], shown[shown.index("...") + 1:]
+        assert len(out) >= len(head) + len(tail), done.stdout  # head and tail must not overlap
         assert out[:len(head)] == head and out[len(out) - len(tail):] == tail, done.stdout
     else:
         assert out == shown, done.stdout
@@ -222,7 +223,8 @@ def run_command(command: str, shown: list[str] | None, workspace: Path) -> None:
     if "--render" in command and shutil.which("dot") is None:
         assert done.returncode == 2 and "dot" in done.stderr, done.stderr  # says so when dot is missing
         return
-    if command.startswith("qsts minimize") and "not converged" in done.stdout:
+    if command.startswith("qsts minimize") and "--no-line-search" in command and "not converged" in done.stdout:
+        # fixed steps of lr 0.001 reach max_iter first; every other run the README shows converges
         assert done.returncode == 1, done.stdout  # exit status 1: stopped without converging
     else:
         assert done.returncode == 0, done.stdout + done.stderr
